@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run every cmocka test binary in a directory; count test cases from cmocka's
+# summary lines and print "N passed, N failed". Exit 1 if any failed or a
+# binary crashed.
+set -u
+dir=${1:?usage: run-unit-tests.sh DIR}
+pass=0 fail=0
+for t in "$dir"/test_*; do
+	[ -x "$t" ] || continue
+	out=$("$t" 2>&1)
+	rc=$?
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1	# crashed or sanitizer abort: count the binary as a failure
+	fi
+	if [ $rc -ne 0 ]; then
+		printf '%s\n' "$out" | grep -vE '^\[ +(RUN|OK) +\]' | tail -40
+	fi
+	echo "unit: $(basename "$t"): $p passed, $f failed"
+	pass=$((pass + p)) fail=$((fail + f))
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

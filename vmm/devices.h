@@ -1,0 +1,48 @@
+/* Constructors of the VMM's devices, called by main() from the parsed
+ * command line. Each returns 0 or a negative errno after printing a message
+ * that names the device and the reason. */
+#ifndef VMM_DEVICES_H
+#define VMM_DEVICES_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "dma.h"
+
+struct viommu;
+
+struct disk_opts {
+	const char *path;
+	bool readonly;
+	bool direct;		/* O_DIRECT (default on; off for tmpfs) */
+	bool iommu;		/* behind the virtio-iommu */
+};
+struct net_opts {
+	const char *tap;	/* tap interface name, created if missing */
+	uint8_t mac[6];
+	bool mac_set;
+	bool iommu;
+};
+enum console_mode { CONSOLE_OFF, CONSOLE_TTY, CONSOLE_NULL, CONSOLE_FILE };
+struct console_opts {
+	enum console_mode mode;
+	const char *file;
+	bool iommu;
+};
+
+/* The virtio-iommu, if --iommu was given (NULL otherwise). Created before
+ * the devices that sit behind it. */
+extern struct viommu *the_viommu;
+
+int serial_init(enum console_mode mode, const char *file);
+int virtio_blk_create(const struct disk_opts *o);
+int virtio_net_create(const struct net_opts *o);
+int virtio_console_create(const struct console_opts *o);
+int virtio_iommu_create(void);
+
+/* Make `s` translate through the virtio-iommu endpoint `endpoint_id` (the
+ * PCI BDF the VIOT names). Implemented by devices/virtio-iommu. */
+int viommu_endpoint_dma_init(struct viommu *v, uint32_t endpoint_id, struct dma_space *s);
+
+/* Stdin is shared by the serial port and the console: whichever is on tty. */
+void console_set_raw(bool on);
+
+#endif

@@ -1,0 +1,78 @@
+/* PCI: one host bridge, bus 0, reached through ECAM (MCFG) and the legacy
+ * 0xCF8/0xCFC ports. A device supplies config-space ops and BAR handlers;
+ * the bus places BARs in the MMIO windows, keeps the I/O buses in step when
+ * the guest moves or disables a BAR, and answers for absent functions. */
+#ifndef VMM_PCI_H
+#define VMM_PCI_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "iobus.h"
+
+#define PCI_MAX_DEVICES 32	/* one function per slot on bus 0 */
+#define PCI_CFG_SIZE 4096
+
+struct pci_dev;
+
+enum pci_bar_kind {
+	PCI_BAR_NONE = 0,
+	PCI_BAR_MMIO32,
+	PCI_BAR_MMIO64,		/* uses two BAR registers */
+	PCI_BAR_IO,
+};
+
+struct pci_bar {
+	enum pci_bar_kind kind;
+	uint64_t size;		/* power of two */
+	bool prefetch;
+	uint64_t addr;		/* current guest address (0 when unassigned) */
+	bool mapped;		/* registered on a bus / memslot */
+	/* Emulated BAR: accesses are dispatched here. */
+	io_handler_fn fn;
+	void *opaque;
+	/* Or: the BAR is backed by host memory through a KVM memory slot
+	 * (passthrough); the device's map_bar op does it. */
+};
+
+struct pci_dev_ops {
+	/* Config space beyond what the bus emulates (header, BARs, command).
+	 * NULL = read/write the cfg[] array with the wmask[] rules. */
+	void (*cfg_read)(struct pci_dev *d, uint32_t off, void *data, unsigned len);
+	void (*cfg_write)(struct pci_dev *d, uint32_t off, const void *data, unsigned len);
+	/* BAR i moved, or was enabled/disabled through the command register.
+	 * For emulated BARs the bus handles registration itself; this is for
+	 * passthrough devices that map host memory. */
+	void (*bar_moved)(struct pci_dev *d, int bar, uint64_t old_addr, uint64_t new_addr, bool enabled);
+};
+
+struct pci_dev {
+	const struct pci_dev_ops *ops;
+	void *priv;
+	uint8_t devfn;			/* slot << 3 */
+	uint8_t cfg[PCI_CFG_SIZE];	/* config space image */
+	uint8_t wmask[PCI_CFG_SIZE];	/* bits the guest may write */
+	struct pci_bar bars[6];
+	uint8_t intx_pin;		/* 1..4, 0 = none */
+	unsigned intx_gsi;
+	const char *name;
+};
+
+/* Fill the standard header: IDs, class, header type 0. */
+void pci_dev_init(struct pci_dev *d, uint16_t vendor, uint16_t device,
+		  uint32_t class_code, uint16_t subsys_vendor, uint16_t subsys_id);
+/* Declare BAR i (emulated: fn/opaque set; passthrough: fn NULL). */
+void pci_dev_set_bar(struct pci_dev *d, int i, enum pci_bar_kind kind, uint64_t size,
+		     bool prefetch, io_handler_fn fn, void *opaque);
+/* Append a capability of len bytes (first two bytes: id, next) and return
+ * its offset in config space; the caller fills the body. */
+unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len);
+
+/* Place the device on bus 0 (next free slot if devfn is 0), assign its BARs
+ * addresses in the windows and register them. */
+int pci_register(struct pci_dev *d);
+/* Create the host bridge: ECAM on the MMIO bus, 0xCF8/0xCFC on the PIO bus. */
+int pci_init(void);
+/* Devices present, for the ACPI tables (VIOT) and the DSDT. */
+unsigned pci_count(void);
+struct pci_dev *pci_get(unsigned i);
+
+#endif
