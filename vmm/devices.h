@@ -5,6 +5,7 @@
 #define VMM_DEVICES_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "dma.h"
 
 struct viommu;
@@ -41,6 +42,20 @@ int virtio_iommu_create(void);
 /* Make `s` translate through the virtio-iommu endpoint `endpoint_id` (the
  * PCI BDF the VIOT names). Implemented by devices/virtio-iommu. */
 int viommu_endpoint_dma_init(struct viommu *v, uint32_t endpoint_id, struct dma_space *s);
+
+/* The virtio-iommu's own BDF and the PCI ranges of the endpoints behind it,
+ * for the ACPI VIOT table (struct acpi_pci_endpoint_range from acpi.h).
+ * Implemented by devices/virtio-iommu. */
+struct acpi_pci_endpoint_range;
+uint16_t viommu_bdf(struct viommu *v);
+unsigned viommu_pci_ranges(struct viommu *v, struct acpi_pci_endpoint_range *r, unsigned max);
+void viommu_print_stats(FILE *f);
+
+/* VFIO cdev passthrough (vmm/vfio.c). */
+int vfio_device_create(const char *path, bool iommu);
+
+/* Counters of every device that keeps them (--stats, and at exit). */
+void devices_print_stats(FILE *f);
 
 /* Stdin is shared by the serial port and the console: whichever is on tty. */
 void console_set_raw(bool on);

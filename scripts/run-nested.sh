@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The nested-virt runner: boot L1 (QEMU TCG with emulated AMD SVM, so L1 has
+# a working /dev/kvm; a q35 machine with an emulated Intel IOMMU, an NVMe and
+# an e1000e NIC to pass through), run one scenario inside it, print what L1
+# and L2 printed, exit 0 if the scenario passed.
+#
+#   scripts/run-nested.sh SCENARIO [--timeout S] [--with-qemu] [--keep-log F]
+#
+# SCENARIO names tests/integration/SCENARIO.l1.sh (run in L1) and, if
+# present, SCENARIO.l2.sh (run in L2 by its /init). Every wait is bounded: L1
+# is killed after --timeout seconds (default 600) and the run fails.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+scenario=${1:?usage: run-nested.sh SCENARIO [--timeout S] [--with-qemu]}
+shift
+timeout_s=600
+with_qemu=""
+log=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--timeout) timeout_s=$2; shift 2 ;;
+	--with-qemu) with_qemu=--with-qemu; shift ;;
+	--keep-log) log=$2; shift 2 ;;
+	*) echo "run-nested: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+[ -f "$top/tests/integration/$scenario.l1.sh" ] || {
+	echo "run-nested: no scenario tests/integration/$scenario.l1.sh" >&2; exit 2; }
+
+kdir=$("$top/scripts/build-kernel.sh" | tail -1)
+make -s -C "$top" >/dev/null
+"$top/scripts/build-images.sh" $with_qemu >/dev/null
+img=$top/build/images/l1.cpio
+[ -n "$with_qemu" ] && img=$top/build/images/l1-qemu.cpio
+
+work=$(mktemp -d /tmp/run-nested.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# The NVMe's backing file: 64 MiB of zeroes, fresh each run.
+truncate -s 64M "$work/nvme.img"
+[ -n "$log" ] || log=$work/console.log
+
+start=$(date +%s)
+set +e
+timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
+	-accel tcg -cpu max -smp 1 -m 3072 \
+	-M q35,kernel-irqchip=split -device intel-iommu,intremap=on \
+	-nographic -no-reboot -serial stdio -monitor none -display none \
+	-kernel "$kdir/bzImage" -initrd "$img" \
+	-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4" \
+	-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \
+	-device nvme,drive=nvm0,serial=leanvmm0 \
+	-netdev user,id=n0,restrict=on -device e1000e,netdev=n0 \
+	</dev/null 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+end=$(date +%s)
+result=$(sed -n 's/.*SCENARIO-RESULT: [^ ]* rc=\([0-9]*\).*/\1/p' "$log" | tail -1)
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+	echo "run-nested: $scenario: TIMEOUT after ${timeout_s}s"
+	exit 1
+fi
+if [ -z "$result" ]; then
+	echo "run-nested: $scenario: L1 ended (qemu rc=$rc) without a result"
+	exit 1
+fi
+echo "run-nested: $scenario: rc=$result in $((end - start))s"
+[ "$result" = 0 ]

@@ -1,0 +1,9 @@
+# Boot L2 under the project's VMM: 2 vCPUs visible, init reached, poweroff
+# gives exit 0.
+. /scenarios/lib.sh
+run_l2 /tmp/boot.log 300 boot --cpus 2 --memory 256M
+rc=$?
+check "vmm exits 0 after guest poweroff" [ $rc -eq 0 ]
+check "L2 init marker printed" grep -q L2-INIT-MARKER /tmp/boot.log
+check "2 vCPUs visible in L2" grep -q "L2-CPUS: 2" /tmp/boot.log
+finish

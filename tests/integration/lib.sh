@@ -1,0 +1,67 @@
+# Helpers for L1 scenario scripts (sourced). Every wait here is bounded.
+
+KERNEL=/images/bzImage
+L2INITRD=/images/l2.cpio
+fails=0
+passes=0
+
+# check NAME COMMAND...: run a check, print ok/not ok, count it.
+check() {
+	name=$1
+	shift
+	if "$@"; then
+		echo "ok - $name"
+		passes=$((passes + 1))
+	else
+		echo "not ok - $name"
+		fails=$((fails + 1))
+	fi
+}
+
+# finish: print the tally and exit non-zero if anything failed.
+finish() {
+	echo "$passes passed, $fails failed"
+	[ "$fails" -eq 0 ]
+	exit $?
+}
+
+# run_l2 LOG TIMEOUT_S SCENARIO [vmm args...]: boot L2 under our VMM with
+# the given L2 scenario, output to LOG (and to the console, prefixed).
+# Returns the VMM's exit status (124 on timeout).
+run_l2() {
+	log=$1 t=$2 sc=$3
+	shift 3
+	timeout "$t" vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
+		--cmdline "console=ttyS0 scenario=$sc $L2_CMDLINE_EXTRA" \
+		--serial tty "$@" </dev/null >"$log" 2>&1
+	rc=$?
+	sed 's/^/  L2| /' "$log"
+	return $rc
+}
+
+# wait_for COND_CMD TIMEOUT_S: poll once a second until COND_CMD succeeds.
+wait_for() {
+	i=0
+	while [ $i -lt "$2" ]; do
+		sh -c "$1" && return 0
+		sleep 1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# Bind the first NVMe controller to vfio-pci so /dev/vfio/devices/vfio0
+# exists (the passthrough scenarios use it).
+bind_nvme_vfio() {
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/class")" = 0x010802 ] || continue
+		bdf=$(basename "$d")
+		[ -e "$d/driver" ] && echo "$bdf" >"$d/driver/unbind"
+		echo vfio-pci >"$d/driver_override"
+		echo "$bdf" >/sys/bus/pci/drivers_probe
+		echo "L1: $bdf bound to vfio-pci: $(ls /dev/vfio/devices 2>/dev/null)"
+		NVME_BDF=$bdf
+		return 0
+	done
+	return 0
+}

@@ -1,0 +1,205 @@
+/* The Linux boot protocol: zero page, e820 layout, kernel and initrd
+ * placement, and refusal of images that are not bootable. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "boot.h"
+#include "vm.h"
+
+#define RAM (64ULL << 20)
+#define KSIZE (64 * 1024)
+
+static struct guest_mem mem;
+static uint8_t *kimg;
+
+static int setup(void **state)
+{
+	mem.host = calloc(1, RAM);
+	mem.size = mem.low_size = RAM;
+	mem.high_size = 0;
+	kimg = calloc(1, KSIZE);
+	struct boot_params *bp = (struct boot_params *)kimg;
+
+	bp->hdr.setup_sects = 3;
+	bp->hdr.boot_flag = 0xAA55;
+	bp->hdr.header = 0x53726448;
+	bp->hdr.version = 0x020f;
+	bp->hdr.xloadflags = XLF_KERNEL_64;
+	bp->hdr.cmdline_size = 2047;
+	bp->hdr.initrd_addr_max = 0x7fffffff;
+	bp->hdr.relocatable_kernel = 1;
+	bp->hdr.init_size = 1 << 20;
+	kimg[0x201] = 0x6a;	/* header ends at 0x26c, as in 6.x */
+	for (int i = 4 * 512; i < KSIZE; i++)
+		kimg[i] = (uint8_t)(i * 7);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	free(mem.host);
+	free(kimg);
+	return 0;
+}
+
+static void test_e820_low_only(void **state)
+{
+	struct boot_e820_entry e[16];
+	unsigned n = boot_build_e820(&mem, e, 16);
+	uint64_t ram = 0;
+
+	assert_int_equal(n, 5);
+	for (unsigned i = 0; i < n; i++) {
+		if (e[i].type == 1)
+			ram += e[i].size;
+		if (i)	/* sorted, no overlap */
+			assert_true(e[i].addr >= e[i - 1].addr + e[i - 1].size);
+	}
+	assert_int_equal(ram, RAM - (0x100000 - LAYOUT_EBDA));
+	assert_int_equal(e[0].addr, 0);
+	assert_int_equal(e[0].size, LAYOUT_EBDA);
+	/* The ACPI tables and ECAM are reserved. */
+	assert_int_equal(e[2].addr, LAYOUT_ACPI);
+	assert_int_equal(e[2].type, 2);
+	assert_int_equal(e[4].addr, LAYOUT_PCI_ECAM);
+	assert_int_equal(e[4].type, 2);
+}
+
+static void test_e820_high_memory(void **state)
+{
+	struct guest_mem big = { .size = 5ULL << 30, .low_size = GUEST_LOW_RAM_MAX,
+				 .high_size = (5ULL << 30) - GUEST_LOW_RAM_MAX };
+	struct boot_e820_entry e[16];
+	unsigned n = boot_build_e820(&big, e, 16);
+
+	assert_int_equal(n, 6);
+	assert_int_equal(e[3].addr + e[3].size, GUEST_LOW_RAM_MAX);
+	assert_int_equal(e[5].addr, GUEST_HIGH_RAM_BASE);
+	assert_int_equal(e[5].size, big.high_size);
+	assert_int_equal(e[5].type, 1);
+	/* A short table is truncated, never overrun. */
+	assert_int_equal(boot_build_e820(&big, e, 2), 2);
+}
+
+static void test_zero_page(void **state)
+{
+	static const char cmd[] = "console=ttyS0 root=/dev/vda";
+	uint8_t initrd[10000];
+	struct boot_info bi;
+	const char *why;
+
+	memset(initrd, 0x5a, sizeof(initrd));
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, initrd, sizeof(initrd), cmd, LAYOUT_ACPI, &bi, &why), 0);
+	struct boot_params *zp = gpa_to_hva(&mem, LAYOUT_ZERO_PAGE, sizeof(*zp));
+
+	assert_int_equal(zp->hdr.header, 0x53726448);
+	assert_int_equal(zp->hdr.type_of_loader, 0xff);
+	assert_true(zp->hdr.loadflags & CAN_USE_HEAP);
+	assert_int_equal(zp->hdr.cmd_line_ptr, LAYOUT_CMDLINE);
+	assert_string_equal((char *)gpa_to_hva(&mem, LAYOUT_CMDLINE, sizeof(cmd)), cmd);
+	assert_int_equal(zp->acpi_rsdp_addr, LAYOUT_ACPI);
+	assert_int_equal(zp->e820_entries, 5);
+	/* initrd: page aligned, inside low RAM, after the kernel, intact */
+	assert_int_equal(zp->hdr.ramdisk_size, sizeof(initrd));
+	assert_int_equal(zp->hdr.ramdisk_image % 4096, 0);
+	assert_true(zp->hdr.ramdisk_image + sizeof(initrd) <= RAM);
+	assert_true(zp->hdr.ramdisk_image >= LAYOUT_KERNEL + (1 << 20));
+	assert_memory_equal(gpa_to_hva(&mem, zp->hdr.ramdisk_image, sizeof(initrd)), initrd, sizeof(initrd));
+	/* kernel body at 1 MiB, entry 0x200 into it */
+	assert_memory_equal(gpa_to_hva(&mem, LAYOUT_KERNEL, KSIZE - 2048), kimg + 2048, KSIZE - 2048);
+	assert_int_equal(bi.entry, LAYOUT_KERNEL + 0x200);
+	assert_int_equal(bi.zero_page, LAYOUT_ZERO_PAGE);
+}
+
+static void test_rejects_non_bzimage(void **state)
+{
+	struct boot_info bi;
+	const char *why;
+	uint8_t junk[8192] = { 0 };
+
+	assert_int_equal(boot_load(&mem, junk, sizeof(junk), NULL, 0, "", 0, &bi, &why), -ENOEXEC);
+	assert_non_null(why);
+	/* Too small to even hold the header. */
+	assert_int_equal(boot_load(&mem, kimg, 100, NULL, 0, "", 0, &bi, &why), -ENOEXEC);
+}
+
+static void test_rejects_old_or_32bit(void **state)
+{
+	struct boot_params *bp = (struct boot_params *)kimg;
+	struct boot_info bi;
+	const char *why;
+
+	bp->hdr.version = 0x0206;
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", 0, &bi, &why), -ENOEXEC);
+	bp->hdr.version = 0x020f;
+	bp->hdr.xloadflags = 0;
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", 0, &bi, &why), -ENOEXEC);
+	bp->hdr.xloadflags = XLF_KERNEL_64;
+}
+
+static void test_cmdline_too_long(void **state)
+{
+	char *cmd = malloc(4096);
+	struct boot_info bi;
+	const char *why;
+
+	memset(cmd, 'a', 4095);
+	cmd[4095] = 0;
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, cmd, 0, &bi, &why), -E2BIG);
+	free(cmd);
+}
+
+static void test_initrd_too_big(void **state)
+{
+	size_t sz = RAM - (1 << 20);
+	uint8_t *big = calloc(1, sz);
+	struct boot_info bi;
+	const char *why;
+
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, big, sz, "", 0, &bi, &why), -ENOMEM);
+	assert_non_null(why);
+	free(big);
+}
+
+static void test_small_memory(void **state)
+{
+	struct guest_mem tiny = { .host = mem.host, .size = 16 << 20, .low_size = 16 << 20 };
+	struct boot_info bi;
+	const char *why;
+
+	assert_int_equal(boot_load(&tiny, kimg, KSIZE, NULL, 0, "", 0, &bi, &why), -EINVAL);
+}
+
+static void test_page_tables(void **state)
+{
+	boot_build_page_tables(&mem);
+	uint64_t *pml4 = gpa_to_hva(&mem, LAYOUT_PML4, 8);
+	uint64_t *pd = gpa_to_hva(&mem, LAYOUT_PML4 + 0x2000, 4 * 4096);
+
+	assert_int_equal(pml4[0] & ~0xfffULL, LAYOUT_PML4 + 0x1000);
+	/* 2 MiB identity pages covering 4 GiB */
+	assert_int_equal(pd[0], 0x83);
+	assert_int_equal(pd[2047] & ~0xfffULL, 2047ULL << 21);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_e820_low_only),
+		cmocka_unit_test(test_e820_high_memory),
+		cmocka_unit_test(test_zero_page),
+		cmocka_unit_test(test_rejects_non_bzimage),
+		cmocka_unit_test(test_rejects_old_or_32bit),
+		cmocka_unit_test(test_cmdline_too_long),
+		cmocka_unit_test(test_initrd_too_big),
+		cmocka_unit_test(test_small_memory),
+		cmocka_unit_test(test_page_tables),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

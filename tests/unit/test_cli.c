@@ -1,0 +1,130 @@
+/* Command-line parsing: good input fills the config, bad input names the
+ * flag and is refused. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include "cli.h"
+
+#define ARGV(...) ((char *[]){ "vmm", __VA_ARGS__, NULL })
+#define ARGC(...) (int)(sizeof((char *[]){ "vmm", __VA_ARGS__ }) / sizeof(char *))
+#define PARSE(c, ...) cli_parse(ARGC(__VA_ARGS__), dup_argv(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__)), c)
+
+/* getopt and the key=value parser write into argv: give them copies. */
+static char **dup_argv(int argc, char **argv)
+{
+	static char buf[16][256];
+	static char *out[17];
+
+	for (int i = 0; i < argc; i++) {
+		snprintf(buf[i], sizeof(buf[i]), "%s", argv[i]);
+		out[i] = buf[i];
+	}
+	out[argc] = NULL;
+	return out;
+}
+
+static void test_minimal_defaults(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz"), CLI_OK);
+	assert_string_equal(c.kernel, "bz");
+	assert_int_equal(c.cpus, 1);
+	assert_int_equal(c.memory, 512ULL << 20);
+	assert_int_equal(c.serial, CONSOLE_TTY);
+	assert_int_equal(c.console.mode, CONSOLE_OFF);
+	assert_false(c.iommu);
+}
+
+static void test_full(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "boot=4", "--memory", "size=2G",
+			       "--disk", "path=/d.img,readonly=on,iommu=on", "--iommu",
+			       "--net", "tap=tap0,mac=52:54:00:12:34:56", "--serial", "off",
+			       "--console", "file=/tmp/c.log"), CLI_OK);
+	assert_int_equal(c.cpus, 4);
+	assert_int_equal(c.memory, 2ULL << 30);
+	assert_int_equal(c.ndisks, 1);
+	assert_string_equal(c.disks[0].path, "/d.img");
+	assert_true(c.disks[0].readonly);
+	assert_true(c.disks[0].iommu);
+	assert_true(c.disks[0].direct);
+	assert_int_equal(c.nnets, 1);
+	assert_string_equal(c.nets[0].tap, "tap0");
+	assert_true(c.nets[0].mac_set);
+	assert_int_equal(c.nets[0].mac[5], 0x56);
+	assert_int_equal(c.serial, CONSOLE_OFF);
+	assert_int_equal(c.console.mode, CONSOLE_FILE);
+	assert_string_equal(c.console.file, "/tmp/c.log");
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(cli_parse_size("512M", &v), 0);
+	assert_int_equal(v, 512ULL << 20);
+	assert_int_equal(cli_parse_size("1GiB", &v), 0);
+	assert_int_equal(v, 1ULL << 30);
+	assert_int_equal(cli_parse_size("256", &v), 0);
+	assert_int_equal(v, 256ULL << 20);
+	assert_int_equal(cli_parse_size("1x", &v), -EINVAL);
+	assert_int_equal(cli_parse_size("-1G", &v), -EINVAL);
+	assert_int_equal(cli_parse_size("", &v), -EINVAL);
+	assert_int_equal(cli_parse_size("99999999999999999999G", &v), -EINVAL);
+}
+
+/* Each of these must be refused with status 2. */
+static void test_bad_input(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--cpus", "2"), CLI_ERROR);			/* no kernel */
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "0"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "65"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "two"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--memory", "lots"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--memory", "16M"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "readonly=on"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "path=x,readonly=maybe"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "path=x,colour=red"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--net", "mac=52:54:00:00:00:01"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--net", "tap=t,mac=01:00:00:00:00:01"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--net", "tap=averyveryverylongname"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--serial", "loud"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--console", "tty"), CLI_ERROR);	/* tty taken */
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--frobnicate"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "stray"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel"), CLI_ERROR);				/* missing value */
+	/* iommu=on without --iommu is a nonsense combination */
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "path=x,iommu=on"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device", "path=/dev/vfio/devices/vfio0,iommu=on"), CLI_ERROR);
+}
+
+static void test_help_version(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--version"), CLI_EXIT);
+	assert_int_equal(PARSE(&c, "--help"), CLI_EXIT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_help_version),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,35 @@
+/* Linux x86 boot protocol (Documentation/arch/x86/boot.rst): load a bzImage
+ * and an initramfs into guest RAM, build the zero page (boot_params) with the
+ * command line and the e820 map, and put the boot vCPU in 64-bit mode at the
+ * kernel's 64-bit entry point. */
+#ifndef VMM_BOOT_H
+#define VMM_BOOT_H
+#include <asm/bootparam.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "guest_mem.h"
+
+struct boot_info {
+	uint64_t entry;		/* 64-bit entry point */
+	uint64_t zero_page;	/* GPA of boot_params */
+	uint64_t initrd_addr, initrd_size;
+};
+
+/* Fill the e820 table for this memory size; returns the entry count. */
+unsigned boot_build_e820(const struct guest_mem *m, struct boot_e820_entry *e, unsigned max);
+
+/* Load kernel (bzImage bytes) and initrd into m, write boot_params at
+ * LAYOUT_ZERO_PAGE and the command line at LAYOUT_CMDLINE. Returns 0 or a
+ * negative errno with *why set to a message for the user. */
+int boot_load(const struct guest_mem *m, const void *kernel, size_t kernel_size,
+	      const void *initrd, size_t initrd_size, const char *cmdline,
+	      uint64_t rsdp_addr, struct boot_info *bi, const char **why);
+
+/* Identity page tables (4 GiB with 2 MiB pages) and a GDT in guest RAM. */
+void boot_build_page_tables(const struct guest_mem *m);
+
+/* Registers of the boot vCPU: long mode, paging on, rip = entry, rsi = zero
+ * page. */
+int boot_setup_vcpu(int vcpu_fd, const struct boot_info *bi);
+
+#endif

@@ -1,0 +1,42 @@
+/* The command line, in cloud-hypervisor's style (see --help). Parsing knows
+ * nothing about KVM: it fills a vmm_config or says which flag is wrong. */
+#ifndef VMM_CLI_H
+#define VMM_CLI_H
+#include <stdint.h>
+#include "devices.h"
+
+#define CLI_MAX_DISKS 8
+#define CLI_MAX_NETS 8
+#define CLI_MAX_DEVICES 8
+
+struct passthrough_opts {
+	const char *path;	/* /dev/vfio/devices/vfioN */
+	bool iommu;
+};
+
+struct vmm_config {
+	const char *kernel, *initramfs, *cmdline;
+	unsigned cpus;
+	uint64_t memory;
+	struct disk_opts disks[CLI_MAX_DISKS];
+	unsigned ndisks;
+	struct net_opts nets[CLI_MAX_NETS];
+	unsigned nnets;
+	struct passthrough_opts devices[CLI_MAX_DEVICES];
+	unsigned ndevices;
+	enum console_mode serial;
+	const char *serial_file;
+	struct console_opts console;
+	bool iommu;
+	bool stats;		/* print device counters at exit */
+};
+
+enum cli_result { CLI_OK = 0, CLI_EXIT = 1, CLI_ERROR = 2 };
+
+/* CLI_EXIT: --help/--version printed, exit 0. CLI_ERROR: a message naming
+ * the flag and the reason went to stderr, exit 2. */
+enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c);
+/* "512M", "2G", "1048576K"; a bare number is MiB. -EINVAL if malformed. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,553 @@
+/* The KVM virtual machine: VM and vCPU file descriptors, guest RAM, CPUID and
+ * MSRs, the in-kernel irqchip, MSI routes with irqfd, ioeventfds, and the vCPU
+ * threads that dispatch port-I/O and MMIO exits to the buses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "evloop.h"
+#include "kvm.h"
+#include "vm.h"
+
+struct vm the_vm = { .kvm_fd = -1, .vm_fd = -1 };
+
+struct vcpu {
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+};
+
+static __thread struct kvm_run *this_run;
+
+/* ---- guest memory ---- */
+
+int guest_mem_alloc(struct guest_mem *m, uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	madvise(p, size, MADV_DONTDUMP);
+	m->host = p;
+	m->size = size;
+	m->low_size = size < GUEST_LOW_RAM_MAX ? size : GUEST_LOW_RAM_MAX;
+	m->high_size = size - m->low_size;
+	return 0;
+}
+
+void guest_mem_free(struct guest_mem *m)
+{
+	if (m->host)
+		munmap(m->host, m->size);
+	m->host = NULL;
+}
+
+/* ---- memory slots ---- */
+
+static uint32_t next_slot;
+
+int vm_alloc_memslot(void)
+{
+	return next_slot++;
+}
+
+int vm_set_memslot(uint32_t slot, uint64_t gpa, uint64_t size, void *host, bool readonly)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = readonly ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)host,
+	};
+
+	if (ioctl(the_vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- interrupts ---- */
+
+int vm_irq_line(unsigned gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = level };
+
+	if (ioctl(the_vm.vm_fd, KVM_IRQ_LINE, &l) < 0)
+		return -errno;
+	return 0;
+}
+
+/* KVM replaces the whole routing table at once, so keep a copy: the default
+ * irqchip pins (GSI 0-23) plus one MSI entry per allocated route. */
+#define MAX_GSI 1024
+static pthread_mutex_t routes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct msi_route *routes[MAX_GSI];
+static unsigned next_gsi = 24;
+
+static int routes_commit(void)
+{
+	struct kvm_irq_routing *t;
+	unsigned n = 0;
+	int ret = 0;
+
+	t = calloc(1, sizeof(*t) + (24 + 2 + MAX_GSI) * sizeof(t->entries[0]));
+	if (!t)
+		return -ENOMEM;
+	for (unsigned pin = 0; pin < 24; pin++) {
+		/* ISA IRQ 0 (the PIT) is wired to IOAPIC pin 2, as the MADT's
+		 * interrupt source override says; pin 2 has no other source. */
+		if (pin != 2)
+			t->entries[n++] = (struct kvm_irq_routing_entry){
+				.gsi = pin, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC,
+					       .pin = pin == 0 ? 2 : pin } };
+		/* The PIC serves the legacy ISA lines, except the cascade. */
+		if (pin < 16 && pin != 2)
+			t->entries[n++] = (struct kvm_irq_routing_entry){
+				.gsi = pin, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { .irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER
+								  : KVM_IRQCHIP_PIC_SLAVE,
+					       .pin = pin % 8 } };
+	}
+	for (unsigned gsi = 24; gsi < next_gsi; gsi++) {
+		struct msi_route *r = routes[gsi];
+
+		if (!r || !r->enabled)
+			continue;
+		t->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = { .address_lo = (uint32_t)r->addr,
+				   .address_hi = (uint32_t)(r->addr >> 32),
+				   .data = r->data } };
+	}
+	t->nr = n;
+	if (ioctl(the_vm.vm_fd, KVM_SET_GSI_ROUTING, t) < 0)
+		ret = -errno;
+	free(t);
+	return ret;
+}
+
+int msi_route_alloc(struct msi_route *r)
+{
+	struct kvm_irqfd irqfd = { 0 };
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->irqfd < 0)
+		return -errno;
+	pthread_mutex_lock(&routes_lock);
+	if (next_gsi >= MAX_GSI) {
+		pthread_mutex_unlock(&routes_lock);
+		close(r->irqfd);
+		return -ENOSPC;
+	}
+	r->gsi = next_gsi++;
+	routes[r->gsi] = r;
+	pthread_mutex_unlock(&routes_lock);
+	irqfd.fd = r->irqfd;
+	irqfd.gsi = r->gsi;
+	if (ioctl(the_vm.vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		ret = -errno;
+		routes[r->gsi] = NULL;
+		close(r->irqfd);
+		return ret;
+	}
+	return 0;
+}
+
+int msi_route_update(struct msi_route *r, uint64_t addr, uint32_t data, bool enabled)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&routes_lock);
+	if (r->addr != addr || r->data != data || r->enabled != enabled) {
+		r->addr = addr;
+		r->data = data;
+		r->enabled = enabled;
+		ret = routes_commit();
+	}
+	pthread_mutex_unlock(&routes_lock);
+	return ret;
+}
+
+void msi_route_fire(struct msi_route *r)
+{
+	uint64_t one = 1;
+
+	if (write(r->irqfd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, an interrupt is pending. */
+	}
+}
+
+void msi_route_free(struct msi_route *r)
+{
+	struct kvm_irqfd irqfd = { .fd = r->irqfd, .gsi = r->gsi,
+				   .flags = KVM_IRQFD_FLAG_DEASSIGN };
+
+	if (r->irqfd < 0)
+		return;
+	ioctl(the_vm.vm_fd, KVM_IRQFD, &irqfd);
+	pthread_mutex_lock(&routes_lock);
+	routes[r->gsi] = NULL;
+	r->enabled = false;
+	routes_commit();
+	pthread_mutex_unlock(&routes_lock);
+	close(r->irqfd);
+	r->irqfd = -1;
+}
+
+int vm_ioeventfd(uint64_t addr, unsigned len, bool pio, int fd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (ioctl(the_vm.vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- exits ---- */
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+	if (this_run)
+		this_run->immediate_exit = 1;
+}
+
+void vm_request_exit(enum vm_exit_reason why)
+{
+	/* The first reason wins: a reboot request racing a poweroff must not
+	 * turn into a reboot loop. */
+	__sync_bool_compare_and_swap(&the_vm.exit_reason, VM_RUNNING, why);
+	for (unsigned i = 0; i < the_vm.ncpus; i++)
+		if (the_vm.vcpus && the_vm.vcpus[i] && the_vm.vcpus[i]->thread)
+			pthread_kill(the_vm.vcpus[i]->thread, SIGUSR1);
+	evloop_stop(why);
+}
+
+static int handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *p = (uint8_t *)run + run->io.data_offset;
+	bool wr = run->io.direction == KVM_EXIT_IO_OUT;
+
+	for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size)
+		io_bus_access(&the_vm.pio, run->io.port, p, run->io.size, wr);
+	return 0;
+}
+
+static void dump_regs(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return;
+	fprintf(stderr, "vmm: vcpu%u rip=%#llx rsp=%#llx cr0=%#llx cr3=%#llx cr4=%#llx efer=%#llx\n",
+		v->id, r.rip, r.rsp, s.cr0, s.cr3, s.cr4, s.efer);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	sigset_t set;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	pthread_setname_np(pthread_self(), name);
+	this_run = v->run;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (the_vm.exit_reason == VM_RUNNING) {
+		int ret = ioctl(v->fd, KVM_RUN, 0);
+
+		if (ret < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->immediate_exit = 0;
+				continue;
+			}
+			fprintf(stderr, "vmm: vcpu%u: KVM_RUN: %s\n", v->id, strerror(errno));
+			vm_request_exit(VM_ERROR);
+			break;
+		}
+		switch (v->run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(v);
+			break;
+		case KVM_EXIT_MMIO:
+			io_bus_access(&the_vm.mmio, v->run->mmio.phys_addr, v->run->mmio.data,
+				      v->run->mmio.len, v->run->mmio.is_write);
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			/* Triple fault: what a PC does is reset. */
+			vm_request_exit(VM_REBOOT);
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			vm_request_exit(v->run->system_event.type == KVM_SYSTEM_EVENT_RESET
+						? VM_REBOOT : VM_POWEROFF);
+			break;
+		case KVM_EXIT_HLT:
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			fprintf(stderr, "vmm: vcpu%u: entry failed, reason %#llx\n", v->id,
+				(unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+			dump_regs(v);
+			vm_request_exit(VM_ERROR);
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			fprintf(stderr, "vmm: vcpu%u: KVM internal error, suberror %u\n", v->id,
+				v->run->internal.suberror);
+			dump_regs(v);
+			vm_request_exit(VM_ERROR);
+			break;
+		default:
+			fprintf(stderr, "vmm: vcpu%u: unhandled exit %u\n", v->id, v->run->exit_reason);
+			dump_regs(v);
+			vm_request_exit(VM_ERROR);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* ---- setup ---- */
+
+static int kvm_check_caps(void)
+{
+	static const struct { int cap; const char *name; } need[] = {
+		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+		{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+		{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+		{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	};
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (ioctl(the_vm.kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
+			fprintf(stderr, "vmm: this KVM lacks %s\n", need[i].name);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+int kvm_vm_create(uint64_t ram_size, unsigned ncpus)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int ret;
+
+	the_vm.kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (the_vm.kvm_fd < 0) {
+		ret = -errno;
+		fprintf(stderr, "vmm: cannot open /dev/kvm: %s%s\n", strerror(errno),
+			errno == ENOENT ? " (is KVM enabled and the kvm module loaded?)" : "");
+		return ret;
+	}
+	if (ioctl(the_vm.kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		fprintf(stderr, "vmm: /dev/kvm speaks an unknown API version\n");
+		return -ENOTSUP;
+	}
+	ret = kvm_check_caps();
+	if (ret)
+		return ret;
+	the_vm.vm_fd = ioctl(the_vm.kvm_fd, KVM_CREATE_VM, 0);
+	if (the_vm.vm_fd < 0) {
+		ret = -errno;
+		fprintf(stderr, "vmm: KVM_CREATE_VM: %s\n", strerror(errno));
+		return ret;
+	}
+	the_vm.vcpu_mmap_size = ioctl(the_vm.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (ioctl(the_vm.vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0 ||
+	    ioctl(the_vm.vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ 0xfffbc000ULL }) < 0) {
+		ret = -errno;
+		fprintf(stderr, "vmm: KVM_SET_TSS_ADDR: %s\n", strerror(errno));
+		return ret;
+	}
+	if (ioctl(the_vm.vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
+	    ioctl(the_vm.vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		ret = -errno;
+		fprintf(stderr, "vmm: creating the in-kernel irqchip: %s\n", strerror(errno));
+		return ret;
+	}
+	ret = routes_commit();
+	if (ret)
+		return ret;
+
+	ret = guest_mem_alloc(&the_vm.mem, ram_size);
+	if (ret) {
+		fprintf(stderr, "vmm: --memory: cannot allocate %llu MiB: %s\n",
+			(unsigned long long)(ram_size >> 20), strerror(-ret));
+		return ret;
+	}
+	ret = vm_set_memslot(vm_alloc_memslot(), 0, the_vm.mem.low_size, the_vm.mem.host, false);
+	if (!ret && the_vm.mem.high_size)
+		ret = vm_set_memslot(vm_alloc_memslot(), GUEST_HIGH_RAM_BASE, the_vm.mem.high_size,
+				     the_vm.mem.host + the_vm.mem.low_size, false);
+	if (ret) {
+		fprintf(stderr, "vmm: KVM_SET_USER_MEMORY_REGION: %s\n", strerror(-ret));
+		return ret;
+	}
+	/* 64-bit BARs go above RAM, 1 GiB aligned. */
+	the_vm.mmio64_base = (GUEST_HIGH_RAM_BASE + the_vm.mem.high_size + (1ULL << 30) - 1) &
+			     ~((1ULL << 30) - 1);
+	io_bus_init(&the_vm.pio);
+	io_bus_init(&the_vm.mmio);
+	the_vm.ncpus = ncpus;
+	the_vm.vcpus = calloc(ncpus, sizeof(*the_vm.vcpus));
+	return the_vm.vcpus ? 0 : -ENOMEM;
+}
+
+/* CPUID as KVM supports it, with the per-vCPU APIC IDs filled in. */
+static int vcpu_set_cpuid(struct vcpu *v)
+{
+	int nent = 256;
+	struct kvm_cpuid2 *c;
+	int ret = 0;
+
+	for (;;) {
+		c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+		if (!c)
+			return -ENOMEM;
+		c->nent = nent;
+		if (ioctl(the_vm.kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			break;
+		free(c);
+		if (errno != E2BIG)
+			return -errno;
+		nent *= 2;
+	}
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x0000ffff) | (v->id << 24) |
+				 ((the_vm.ncpus > 1 ? the_vm.ncpus : 1) << 16);
+			if (the_vm.ncpus > 1)
+				e->edx |= 1u << 28;	/* HTT: the count above is valid */
+			e->ecx |= 1u << 31;		/* running on a hypervisor */
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = v->id;
+			break;
+		case 0x8000001e:
+			e->eax = v->id;
+			break;
+		}
+	}
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+		ret = -errno;
+	free(c);
+	return ret;
+}
+
+static int vcpu_set_msrs(struct vcpu *v)
+{
+	static const struct { uint32_t index; uint64_t data; } init[] = {
+		{ 0x1a0, 1 },			/* IA32_MISC_ENABLE: fast strings */
+		{ 0x2ff, (1u << 11) | 6 },	/* MTRR default type: enabled, WB */
+	};
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[2];
+	} m = { .h.nmsrs = 2 };
+
+	for (int i = 0; i < 2; i++) {
+		m.e[i].index = init[i].index;
+		m.e[i].data = init[i].data;
+	}
+	/* KVM_SET_MSRS returns how many it set; an MSR this KVM refuses is
+	 * not fatal to booting Linux. */
+	if (ioctl(v->fd, KVM_SET_MSRS, &m) < 0)
+		return -errno;
+	return 0;
+}
+
+int kvm_vcpus_create(void)
+{
+	for (unsigned i = 0; i < the_vm.ncpus; i++) {
+		struct vcpu *v = calloc(1, sizeof(*v));
+		int ret;
+
+		if (!v)
+			return -ENOMEM;
+		v->id = i;
+		v->fd = ioctl(the_vm.vm_fd, KVM_CREATE_VCPU, i);
+		if (v->fd < 0) {
+			ret = -errno;
+			fprintf(stderr, "vmm: KVM_CREATE_VCPU %u: %s\n", i, strerror(errno));
+			free(v);
+			return ret;
+		}
+		v->run = mmap(NULL, the_vm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			ret = -errno;
+			free(v);
+			return ret;
+		}
+		ret = vcpu_set_cpuid(v);
+		if (!ret)
+			ret = vcpu_set_msrs(v);
+		if (ret) {
+			fprintf(stderr, "vmm: vcpu%u setup: %s\n", i, strerror(-ret));
+			return ret;
+		}
+		the_vm.vcpus[i] = v;
+	}
+	return 0;
+}
+
+int kvm_vcpu_fd(unsigned i)
+{
+	return the_vm.vcpus[i]->fd;
+}
+
+int kvm_vcpus_start(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigset_t set;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	/* Only vCPU threads take SIGUSR1. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (unsigned i = 0; i < the_vm.ncpus; i++) {
+		int ret = pthread_create(&the_vm.vcpus[i]->thread, NULL, vcpu_thread, the_vm.vcpus[i]);
+
+		if (ret)
+			return -ret;
+	}
+	return 0;
+}
+
+void kvm_vcpus_join(void)
+{
+	for (unsigned i = 0; i < the_vm.ncpus; i++)
+		if (the_vm.vcpus[i] && the_vm.vcpus[i]->thread)
+			pthread_join(the_vm.vcpus[i]->thread, NULL);
+}

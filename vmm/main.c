@@ -1,0 +1,174 @@
+/* vmm: boot a Linux guest on KVM with virtio devices, optionally behind a
+ * virtio-iommu. main() wires the parsed command line to the devices; the
+ * devices know nothing about the command line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "acpi.h"
+#include "boot.h"
+#include "cli.h"
+#include "devices.h"
+#include "evloop.h"
+#include "kvm.h"
+#include "pci.h"
+#include "power.h"
+#include "vm.h"
+
+static void *map_file(const char *flag, const char *path, size_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "vmm: %s: cannot open %s: %s\n", flag, path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		fprintf(stderr, "vmm: %s: %s is not a non-empty regular file\n", flag, path);
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "vmm: %s: cannot map %s: %s\n", flag, path, strerror(errno));
+		return NULL;
+	}
+	*size = st.st_size;
+	return p;
+}
+
+static int create_devices(const struct vmm_config *c)
+{
+	int ret;
+
+	if (c->iommu && (ret = virtio_iommu_create()))
+		return ret;
+	for (unsigned i = 0; i < c->ndisks; i++)
+		if ((ret = virtio_blk_create(&c->disks[i])))
+			return ret;
+	for (unsigned i = 0; i < c->nnets; i++)
+		if ((ret = virtio_net_create(&c->nets[i])))
+			return ret;
+	for (unsigned i = 0; i < c->ndevices; i++)
+		if ((ret = vfio_device_create(c->devices[i].path, c->devices[i].iommu)))
+			return ret;
+	if (c->console.mode != CONSOLE_OFF && (ret = virtio_console_create(&c->console)))
+		return ret;
+	return 0;
+}
+
+static int load_guest(const struct vmm_config *c)
+{
+	struct acpi_config ac = {
+		.ncpus = c->cpus,
+		.ecam_base = LAYOUT_PCI_ECAM,
+		.bus_start = 0,
+		.bus_end = 0,
+		.mmio32_base = LAYOUT_PCI_MMIO32,
+		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio64_base = the_vm.mmio64_base,
+		.mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+	};
+	struct acpi_pci_endpoint_range ranges[PCI_MAX_DEVICES];
+	void *kernel, *initrd = NULL;
+	size_t ksize, isize = 0;
+	struct boot_info bi;
+	const char *why;
+	long alen;
+	int ret;
+
+	if (the_viommu) {
+		ac.has_viommu = true;
+		ac.viommu_bdf = viommu_bdf(the_viommu);
+		ac.n_viot_ranges = viommu_pci_ranges(the_viommu, ranges, PCI_MAX_DEVICES);
+		ac.viot_ranges = ranges;
+	}
+	alen = acpi_build(gpa_to_hva(&the_vm.mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE), LAYOUT_ACPI,
+			  LAYOUT_ACPI_SIZE, &ac);
+	if (alen < 0) {
+		fprintf(stderr, "vmm: building the ACPI tables: %s\n", strerror(-alen));
+		return (int)alen;
+	}
+	kernel = map_file("--kernel", c->kernel, &ksize);
+	if (!kernel)
+		return -ENOENT;
+	if (c->initramfs && !(initrd = map_file("--initramfs", c->initramfs, &isize)))
+		return -ENOENT;
+	ret = boot_load(&the_vm.mem, kernel, ksize, initrd, isize, c->cmdline, LAYOUT_ACPI, &bi, &why);
+	munmap(kernel, ksize);
+	if (initrd)
+		munmap(initrd, isize);
+	if (ret) {
+		fprintf(stderr, "vmm: --kernel: cannot boot %s: %s\n", c->kernel, why);
+		return ret;
+	}
+	boot_build_page_tables(&the_vm.mem);
+	ret = boot_setup_vcpu(kvm_vcpu_fd(0), &bi);
+	if (ret)
+		fprintf(stderr, "vmm: setting up the boot vCPU: %s\n", strerror(-ret));
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct vmm_config c;
+	int ret;
+
+	switch (cli_parse(argc, argv, &c)) {
+	case CLI_EXIT:
+		return 0;
+	case CLI_ERROR:
+		return 2;
+	case CLI_OK:
+		break;
+	}
+	if (access(c.kernel, R_OK) != 0) {
+		fprintf(stderr, "vmm: --kernel: cannot read %s: %s\n", c.kernel, strerror(errno));
+		return 2;
+	}
+	if (c.initramfs && access(c.initramfs, R_OK) != 0) {
+		fprintf(stderr, "vmm: --initramfs: cannot read %s: %s\n", c.initramfs, strerror(errno));
+		return 2;
+	}
+	if ((ret = evloop_init()) || (ret = kvm_vm_create(c.memory, c.cpus)) ||
+	    (ret = kvm_vcpus_create()))
+		return 1;
+	if ((ret = pci_init()) || (ret = power_init()) ||
+	    (ret = serial_init(c.serial, c.serial_file))) {
+		fprintf(stderr, "vmm: platform setup: %s\n", strerror(-ret));
+		return 1;
+	}
+	if (create_devices(&c) || load_guest(&c))
+		return 2;
+	if ((ret = kvm_vcpus_start())) {
+		fprintf(stderr, "vmm: starting vCPUs: %s\n", strerror(-ret));
+		return 1;
+	}
+	evloop_run();
+	kvm_vcpus_join();
+	console_set_raw(false);
+	if (c.stats)
+		devices_print_stats(stderr);
+
+	switch (the_vm.exit_reason) {
+	case VM_POWEROFF:
+		return 0;
+	case VM_REBOOT:
+		/* A reboot is a fresh VM: the same command line, a new process
+		 * image, every device and KVM object reset by construction.
+		 * Disk contents live in the host files and survive. */
+		fflush(NULL);
+		execv("/proc/self/exe", argv);
+		fprintf(stderr, "vmm: reboot: cannot re-execute: %s\n", strerror(errno));
+		return 1;
+	default:
+		return 1;
+	}
+}
