@@ -449,6 +449,11 @@ static int vcpu_set_cpuid(struct vcpu *v)
 			if (the_vm.ncpus > 1)
 				e->edx |= 1u << 28;	/* HTT: the count above is valid */
 			e->ecx |= 1u << 31;		/* running on a hypervisor */
+			/* The in-kernel LAPIC emulates the TSC-deadline timer;
+			 * a hardware-reduced platform has no PIT to calibrate
+			 * the LAPIC timer with, so offer it. */
+			if (ioctl(the_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+				e->ecx |= 1u << 24;
 			break;
 		case 0xb:
 		case 0x1f:

@@ -1,0 +1,23 @@
+# virtio-blk: a pattern written by L2 survives a guest reboot, reads back
+# identical, and is what the host file holds; a read-only disk refuses writes.
+. /scenarios/lib.sh
+truncate -s 16M /tmp/disk.img
+truncate -s 1M /tmp/ro.img
+echo "read-only-disk-content" | dd of=/tmp/ro.img conv=notrunc 2>/dev/null
+# L1's /tmp is tmpfs, where O_DIRECT is refused: direct=off says so.
+run_l2 /tmp/blk.log 400 blk --cpus 2 --memory 256M \
+	--disk path=/tmp/disk.img,direct=off --disk path=/tmp/ro.img,readonly=on,direct=off
+rc=$?
+w=$(sed -n 's/.*L2-WRITE-MD5: \([0-9a-f]*\).*/\1/p' /tmp/blk.log | head -1)
+r=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/blk.log | head -1)
+h=$(dd if=/tmp/disk.img bs=1M skip=1 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
+echo "write=$w read-after-reboot=$r host=$h"
+check "vmm exits 0 after reboot + poweroff" [ $rc -eq 0 ]
+check "guest rebooted (two boots seen)" [ "$(grep -c L2-INIT-MARKER /tmp/blk.log)" -eq 2 ]
+check "pattern written in L2" [ -n "$w" ]
+check "pattern read back after reboot matches" [ "$w" = "$r" ]
+check "host file holds the pattern" [ "$w" = "$h" ]
+check "read-only disk: guest write refused" grep -q "L2-RO-WRITE: refused" /tmp/blk.log
+check "read-only disk: content readable" grep -q "L2-RO-READ: read-only-disk-content" /tmp/blk.log
+check "read-only disk: host file unchanged" grep -q read-only-disk-content /tmp/ro.img
+finish

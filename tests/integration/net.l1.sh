@@ -1,0 +1,14 @@
+# virtio-net on a tap: L2 and L1 ping each other across it, and the
+# virtio-console carries a line from L2 to a host file.
+. /scenarios/lib.sh
+( run_l2 /tmp/net.log 300 net --cpus 2 --memory 256M --net tap=vmtap0 \
+	--console file=/tmp/hvc.log; echo $? >/tmp/net.rc ) &
+check "tap interface created by the VMM" wait_for "[ -e /sys/class/net/vmtap0 ]" 120
+ip addr add 192.168.77.1/24 dev vmtap0
+ip link set vmtap0 up
+check "L1 -> L2 ping over the tap" wait_for "ping -c 1 -W 2 192.168.77.2 >/dev/null" 120
+wait_for "[ -e /tmp/net.rc ]" 300
+check "vmm exits 0" [ "$(cat /tmp/net.rc)" = 0 ]
+check "L2 -> L1 ping over the tap" grep -q "L2-PING: ok" /tmp/net.log
+check "virtio-console line reached the host file" grep -q "HVC-HELLO-FROM-L2" /tmp/hvc.log
+finish
