@@ -26,6 +26,7 @@ struct pci_bar {
 	bool prefetch;
 	uint64_t addr;		/* current guest address (0 when unassigned) */
 	bool mapped;		/* registered on a bus / memslot */
+	uint64_t mapped_addr;	/* where it is registered, while mapped */
 	/* Emulated BAR: accesses are dispatched here. */
 	io_handler_fn fn;
 	void *opaque;
@@ -39,8 +40,11 @@ struct pci_dev_ops {
 	void (*cfg_read)(struct pci_dev *d, uint32_t off, void *data, unsigned len);
 	void (*cfg_write)(struct pci_dev *d, uint32_t off, const void *data, unsigned len);
 	/* BAR i moved, or was enabled/disabled through the command register.
-	 * For emulated BARs the bus handles registration itself; this is for
-	 * passthrough devices that map host memory. */
+	 * For emulated BARs the bus handles registration itself (and then
+	 * still calls this, e.g. for ioeventfds that follow the BAR); for
+	 * passthrough BARs (fn NULL) this does the mapping. old_addr is where
+	 * the BAR was mapped (0: it was not), new_addr its address now, enabled
+	 * whether it is mapped now. Called with the bus's config lock held. */
 	void (*bar_moved)(struct pci_dev *d, int bar, uint64_t old_addr, uint64_t new_addr, bool enabled);
 };
 
@@ -54,7 +58,14 @@ struct pci_dev {
 	uint8_t intx_pin;		/* 1..4, 0 = none */
 	unsigned intx_gsi;
 	const char *name;
+	/* Capability list bookkeeping (pci_dev_add_cap). */
+	uint16_t cap_end;		/* next free offset, 0 = 0x40 */
+	uint8_t cap_last;		/* offset of the last capability */
 };
+
+/* I/O port window for I/O BARs (none of the VMM's own devices has one). */
+#define PCI_IO_WINDOW_BASE 0xC000
+#define PCI_IO_WINDOW_SIZE 0x4000
 
 /* Fill the standard header: IDs, class, header type 0. */
 void pci_dev_init(struct pci_dev *d, uint16_t vendor, uint16_t device,
@@ -66,12 +77,24 @@ void pci_dev_set_bar(struct pci_dev *d, int i, enum pci_bar_kind kind, uint64_t 
  * its offset in config space; the caller fills the body. */
 unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len);
 
+/* The default config-space behaviour for offsets >= 0x40 (what is used
+ * when ops->cfg_read/cfg_write are NULL): the cfg[] image, writes filtered
+ * through wmask[]. For ops that only want to watch some registers. */
+void pci_cfg_default_read(struct pci_dev *d, uint32_t off, void *data, unsigned len);
+void pci_cfg_default_write(struct pci_dev *d, uint32_t off, const void *data, unsigned len);
+
+/* Config-space access to a registered device as the guest sees it (bus
+ * rules for the header, BAR sizing and remapping). off + len <= 4096,
+ * len 1, 2 or 4, naturally aligned. */
+void pci_cfg_access(struct pci_dev *d, uint32_t off, void *data, unsigned len, bool is_write);
+
 /* Place the device on bus 0 (next free slot if devfn is 0), assign its BARs
  * addresses in the windows and register them. */
 int pci_register(struct pci_dev *d);
 /* Create the host bridge: ECAM on the MMIO bus, 0xCF8/0xCFC on the PIO bus. */
 int pci_init(void);
-/* Devices present, for the ACPI tables (VIOT) and the DSDT. */
+/* Devices present, for the ACPI tables (VIOT) and the DSDT. The host
+ * bridge (00:00.0) is not counted. */
 unsigned pci_count(void);
 struct pci_dev *pci_get(unsigned i);
 

@@ -56,10 +56,17 @@ struct virtio_dev {
 	uint16_t bdf;
 };
 
-/* Create the PCI function for d and register it. */
+/* Create the PCI function for d and register it. Initializes d->lock,
+ * defaults queue_max_size (256) and d->dma.mem (guest RAM), and adds the
+ * transport's features to host_features: VIRTIO_F_VERSION_1,
+ * VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC and, with
+ * iommu_platform, VIRTIO_F_ACCESS_PLATFORM. */
 int virtio_pci_register(struct virtio_dev *d);
+/* The PCI function of a registered device (tests, ACPI). */
+struct pci_dev *virtio_pci_dev(struct virtio_dev *d);
 /* Tell the driver that queue q has used buffers (MSI-X vector of the queue,
- * or INTx + ISR), subject to virtq_should_notify(). */
+ * or INTx + ISR), subject to virtq_should_notify(). Call with d->lock held
+ * (as in the ops), like every use of d->vqs. */
 void virtio_notify_queue(struct virtio_dev *d, unsigned q);
 /* Tell the driver the device config changed. */
 void virtio_notify_config(struct virtio_dev *d);

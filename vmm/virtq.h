@@ -52,6 +52,9 @@ void virtq_reset(struct virtq *vq);
  * consumed and returned to the used ring with length 0 (virtq_push), so the
  * caller just carries on; e->head is valid for reporting. */
 int virtq_pop(struct virtq *vq, struct virtq_elem *e);
+/* Put back the element the last virtq_pop returned (it was not used, e.g.
+ * no packet to receive after all); the next pop returns it again. */
+void virtq_unpop(struct virtq *vq);
 /* Return a request to the driver with `written` bytes written into it. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
 /* True when the driver wants an interrupt for what was pushed since the last
@@ -61,5 +64,9 @@ bool virtq_should_notify(struct virtq *vq);
 /* Copy helpers over an element's segments. */
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
 size_t buf_to_iov(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
+/* The iovecs covering bytes [off, off + len) of iov[0..n) into dst (at most
+ * max entries); returns how many were written. */
+unsigned iov_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
+		   struct iovec *dst, unsigned max);
 
 #endif
