@@ -1,6 +1,6 @@
 # Lean VMM build. Sources are picked up by directory so that adding a file
 # needs no edit here:
-#   vmm/*.c                 -> build/vmm (vmm/main.c holds main())
+#   vmm/*.c                 -> build/bin/vmm (vmm/main.c holds main())
 #   devices/virtio-iommu/*.c, iommufd/*.c, acpi/*.c, vmm/*.c (not main.c)
 #                           -> build/libvmmcore.a (what tests link)
 #   acpi/*.asl              -> compiled by iasl into C arrays
@@ -8,7 +8,7 @@
 #   tests/fuzz/fuzz_*.c     -> build/fuzz/fuzz_* (clang libFuzzer, `make fuzz`)
 #   tests/l1/*.c            -> build/l1/* (static programs run inside the L1)
 #
-#   make                 the vmm binary (static too: build/vmm-static)
+#   make                 the vmm binary (static too: build/bin/vmm-static)
 #   make check           unit tests, then the same under ASan+UBSan
 #   make SAN=1 ...       the sanitizer build into build-san/
 #
@@ -45,7 +45,7 @@ TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(TEST_SRCS))
 L1_SRCS := $(wildcard tests/l1/*.c)
 L1_BINS := $(patsubst tests/l1/%.c,$(O)/l1/%,$(L1_SRCS))
 
-all: $(O)/vmm $(O)/vmm-static $(L1_BINS)
+all: $(O)/bin/vmm $(O)/bin/vmm-static $(L1_BINS)
 
 $(KHDR)/include/linux/iommufd.h:
 	scripts/build-kernel.sh --headers >/dev/null
@@ -71,10 +71,12 @@ $(O)/libvmmcore.a: $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/vmm: $(O)/vmm/main.o $(O)/libvmmcore.a
+$(O)/bin/vmm: $(O)/vmm/main.o $(O)/libvmmcore.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/vmm-static: $(O)/vmm/main.o $(O)/libvmmcore.a
+$(O)/bin/vmm-static: $(O)/vmm/main.o $(O)/libvmmcore.a
+	@mkdir -p $(dir $@)
 	$(CC) -static $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libvmmcore.a

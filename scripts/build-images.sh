@@ -23,7 +23,7 @@ if [ -z "$bb" ] || ! file -L "$bb" 2>/dev/null | grep -q static; then
 fi
 [ -x "$bb" ] || { echo "build-images: busybox-static is not installed" >&2; exit 1; }
 [ -f "$kdir/bzImage" ] || { echo "build-images: no kernel at $kdir; run scripts/build-kernel.sh" >&2; exit 1; }
-[ -x "$top/build/vmm-static" ] || { echo "build-images: build/vmm-static missing; run make" >&2; exit 1; }
+[ -x "$top/build/bin/vmm-static" ] || { echo "build-images: build/bin/vmm-static missing; run make" >&2; exit 1; }
 
 mkdir -p "$out"
 
@@ -55,7 +55,7 @@ install -m 0755 "$top/tests/integration/init-l1" "$r1/init"
 mkdir -p "$r1/images"
 cp "$kdir/bzImage" "$r1/images/bzImage"
 cp "$out/l2.cpio" "$r1/images/l2.cpio"
-cp "$top/build/vmm-static" "$r1/bin/vmm"
+cp "$top/build/bin/vmm-static" "$r1/bin/vmm"
 for b in "$top"/build/l1/*; do
 	[ -x "$b" ] && cp "$b" "$r1/bin/"
 done
