@@ -81,8 +81,8 @@ static void req_free(struct vblk *b, struct blk_req *r)
 {
 	free(r->bounce);
 	r->bounce = NULL;
-	r->next_free = r - b->reqs;
-	b->free_head = r->next_free;
+	r->next_free = b->free_head;
+	b->free_head = r - b->reqs;
 }
 
 static void req_done(struct vblk *b, struct blk_req *r, uint8_t status, uint32_t written)
