@@ -1,0 +1,532 @@
+/* B+tree over the mappings of one domain (see iova_map.h).
+ *
+ * Leaves hold up to LEAF_MAX mappings sorted by start, with their starts
+ * duplicated in a dense key array for the search, and are chained both ways.
+ * Inner nodes hold up to INNER_MAX children; key[i] (i >= 1) is a lower
+ * bound of every start in child[i] and greater than every start in
+ * child[i-1]. Separators are not kept exact on removal, so a search can land
+ * in a leaf whose keys are all above x: the answer is then the last mapping
+ * of the previous leaf. Every node but the root is at least half full. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "iova_map.h"
+
+#define LEAF_MAX 32
+#define LEAF_MIN (LEAF_MAX / 2)
+#define INNER_MAX 32
+#define INNER_MIN (INNER_MAX / 2)
+
+struct leaf {
+	unsigned n;
+	struct leaf *prev, *next;
+	uint64_t key[LEAF_MAX];
+	struct iova_mapping e[LEAF_MAX];
+};
+
+struct inner {
+	unsigned n;		/* children */
+	uint64_t key[INNER_MAX];	/* key[0] unused */
+	void *child[INNER_MAX];
+};
+
+union node {
+	struct leaf l;
+	struct inner i;
+};
+
+static void *node_alloc(struct iova_map *m)
+{
+	if (m->nspare)
+		return memset(m->spare[--m->nspare], 0, sizeof(union node));
+	return calloc(1, sizeof(union node));
+}
+
+static void node_free(struct iova_map *m, void *p)
+{
+	if (m->nspare < IOVA_MAP_SPARES)
+		m->spare[m->nspare++] = p;
+	else
+		free(p);
+}
+
+void iova_map_init(struct iova_map *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+static void free_subtree(void *node, unsigned h)
+{
+	if (h) {
+		struct inner *in = node;
+		for (unsigned i = 0; i < in->n; i++)
+			free_subtree(in->child[i], h - 1);
+	}
+	free(node);
+}
+
+void iova_map_destroy(struct iova_map *m)
+{
+	if (m->root)
+		free_subtree(m->root, m->height);
+	for (unsigned i = 0; i < m->nspare; i++)
+		free(m->spare[i]);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Index of the child of `in` whose range holds x. */
+static inline unsigned inner_pick(const struct inner *in, uint64_t x)
+{
+	unsigned c = 0;
+	for (unsigned i = 1; i < in->n; i++)
+		c += in->key[i] <= x;
+	return c;
+}
+
+/* Number of keys <= x in the leaf. */
+static inline unsigned leaf_count_le(const struct leaf *l, uint64_t x)
+{
+	unsigned c = 0;
+	for (unsigned i = 0; i < l->n; i++)
+		c += l->key[i] <= x;
+	return c;
+}
+
+static inline struct leaf *find_leaf(const struct iova_map *m, uint64_t x)
+{
+	void *node = m->root;
+	for (unsigned h = m->height; h; h--) {
+		const struct inner *in = node;
+		node = in->child[inner_pick(in, x)];
+	}
+	return node;
+}
+
+const struct iova_mapping *iova_map_lookup_le(const struct iova_map *m, uint64_t x)
+{
+	if (!m->root)
+		return NULL;
+	const struct leaf *l = find_leaf(m, x);
+	unsigned c = leaf_count_le(l, x);
+	if (c)
+		return &l->e[c - 1];
+	if (l->prev)
+		return &l->prev->e[l->prev->n - 1];
+	return NULL;
+}
+
+const struct iova_mapping *iova_map_lookup_ge(const struct iova_map *m, uint64_t x)
+{
+	if (!m->root)
+		return NULL;
+	const struct leaf *l = find_leaf(m, x);
+	unsigned c = 0;
+	for (unsigned i = 0; i < l->n; i++)
+		c += l->key[i] < x;
+	if (c < l->n)
+		return &l->e[c];
+	if (l->next)
+		return &l->next->e[0];
+	return NULL;
+}
+
+const struct iova_mapping *iova_map_lookup(const struct iova_map *m, uint64_t iova)
+{
+	const struct iova_mapping *e = iova_map_lookup_le(m, iova);
+	return e && e->end >= iova ? e : NULL;
+}
+
+bool iova_map_overlaps(const struct iova_map *m, uint64_t start, uint64_t end)
+{
+	/* The last mapping starting at or before end intersects the range iff
+	 * it ends at or after start (mappings are disjoint and sorted). */
+	if (end < start)
+		return false;
+	const struct iova_mapping *e = iova_map_lookup_le(m, end);
+	return e && e->end >= start;
+}
+
+/* Insert into the subtree; returns a new right sibling (separator in *sep)
+ * when the node split. Nodes come from the spare pool filled beforehand. */
+static void *ins(struct iova_map *m, void *node, unsigned h, const struct iova_mapping *e,
+		 uint64_t *sep)
+{
+	if (h == 0) {
+		struct leaf *l = node, *r = NULL, *t = l;
+		unsigned pos = leaf_count_le(l, e->start);
+		if (l->n == LEAF_MAX) {
+			r = node_alloc(m);
+			unsigned half = LEAF_MAX / 2;
+			r->n = LEAF_MAX - half;
+			memcpy(r->key, l->key + half, r->n * sizeof(r->key[0]));
+			memcpy(r->e, l->e + half, r->n * sizeof(r->e[0]));
+			l->n = half;
+			r->next = l->next;
+			r->prev = l;
+			if (l->next)
+				l->next->prev = r;
+			l->next = r;
+			if (pos > half) {
+				t = r;
+				pos -= half;
+			}
+		}
+		memmove(t->key + pos + 1, t->key + pos, (t->n - pos) * sizeof(t->key[0]));
+		memmove(t->e + pos + 1, t->e + pos, (t->n - pos) * sizeof(t->e[0]));
+		t->key[pos] = e->start;
+		t->e[pos] = *e;
+		t->n++;
+		if (r)
+			*sep = r->key[0];
+		return r;
+	}
+	struct inner *in = node, *r = NULL, *t = in;
+	unsigned i = inner_pick(in, e->start);
+	uint64_t s;
+	void *nc = ins(m, in->child[i], h - 1, e, &s);
+	if (!nc)
+		return NULL;
+	unsigned pos = i + 1;
+	if (in->n == INNER_MAX) {
+		r = node_alloc(m);
+		unsigned half = INNER_MAX / 2;
+		r->n = INNER_MAX - half;
+		memcpy(r->child, in->child + half, r->n * sizeof(r->child[0]));
+		memcpy(r->key, in->key + half, r->n * sizeof(r->key[0]));
+		*sep = r->key[0];
+		in->n = half;
+		if (pos > half) {
+			t = r;
+			pos -= half;
+		}
+	}
+	memmove(t->child + pos + 1, t->child + pos, (t->n - pos) * sizeof(t->child[0]));
+	memmove(t->key + pos + 1, t->key + pos, (t->n - pos) * sizeof(t->key[0]));
+	t->child[pos] = nc;
+	t->key[pos] = s;
+	t->n++;
+	return r;
+}
+
+int iova_map_insert(struct iova_map *m, uint64_t start, uint64_t end, uint64_t phys,
+		    uint32_t flags)
+{
+	if (end < start)
+		return -EINVAL;
+	if (iova_map_overlaps(m, start, end))
+		return -EEXIST;
+	/* A split may climb to the root and add a level: height + 2 nodes. */
+	while (m->nspare < m->height + 2) {
+		void *p = calloc(1, sizeof(union node));
+		if (!p)
+			return -ENOMEM;
+		m->spare[m->nspare++] = p;
+	}
+	struct iova_mapping e = { .start = start, .end = end, .phys = phys, .flags = flags };
+	if (!m->root) {
+		m->root = node_alloc(m);
+		m->height = 0;
+	}
+	uint64_t sep;
+	void *r = ins(m, m->root, m->height, &e, &sep);
+	if (r) {
+		struct inner *nr = node_alloc(m);
+		nr->n = 2;
+		nr->child[0] = m->root;
+		nr->child[1] = r;
+		nr->key[1] = sep;
+		m->root = nr;
+		m->height++;
+	}
+	m->count++;
+	return 0;
+}
+
+static void inner_remove_child(struct inner *in, unsigned i)
+{
+	memmove(in->child + i, in->child + i + 1, (in->n - i - 1) * sizeof(in->child[0]));
+	memmove(in->key + i, in->key + i + 1, (in->n - i - 1) * sizeof(in->key[0]));
+	in->n--;
+}
+
+/* Child i of `in` (at height ch) may have dropped below half: borrow from a
+ * sibling or merge with it. */
+static void fix_child(struct iova_map *m, struct inner *in, unsigned i, unsigned ch)
+{
+	if (ch == 0) {
+		struct leaf *c = in->child[i];
+		if (c->n >= LEAF_MIN)
+			return;
+		if (i > 0) {
+			struct leaf *L = in->child[i - 1];
+			if (L->n > LEAF_MIN) {
+				memmove(c->key + 1, c->key, c->n * sizeof(c->key[0]));
+				memmove(c->e + 1, c->e, c->n * sizeof(c->e[0]));
+				L->n--;
+				c->key[0] = L->key[L->n];
+				c->e[0] = L->e[L->n];
+				c->n++;
+				in->key[i] = c->key[0];
+				return;
+			}
+			memcpy(L->key + L->n, c->key, c->n * sizeof(c->key[0]));
+			memcpy(L->e + L->n, c->e, c->n * sizeof(c->e[0]));
+			L->n += c->n;
+			L->next = c->next;
+			if (c->next)
+				c->next->prev = L;
+			node_free(m, c);
+			inner_remove_child(in, i);
+			return;
+		}
+		struct leaf *R = in->child[1];
+		if (R->n > LEAF_MIN) {
+			c->key[c->n] = R->key[0];
+			c->e[c->n] = R->e[0];
+			c->n++;
+			R->n--;
+			memmove(R->key, R->key + 1, R->n * sizeof(R->key[0]));
+			memmove(R->e, R->e + 1, R->n * sizeof(R->e[0]));
+			in->key[1] = R->key[0];
+			return;
+		}
+		memcpy(c->key + c->n, R->key, R->n * sizeof(R->key[0]));
+		memcpy(c->e + c->n, R->e, R->n * sizeof(R->e[0]));
+		c->n += R->n;
+		c->next = R->next;
+		if (R->next)
+			R->next->prev = c;
+		node_free(m, R);
+		inner_remove_child(in, 1);
+		return;
+	}
+	struct inner *c = in->child[i];
+	if (c->n >= INNER_MIN)
+		return;
+	if (i > 0) {
+		struct inner *L = in->child[i - 1];
+		if (L->n > INNER_MIN) {
+			memmove(c->child + 1, c->child, c->n * sizeof(c->child[0]));
+			memmove(c->key + 1, c->key, c->n * sizeof(c->key[0]));
+			c->child[0] = L->child[L->n - 1];
+			c->key[1] = in->key[i];
+			in->key[i] = L->key[L->n - 1];
+			L->n--;
+			c->n++;
+			return;
+		}
+		L->key[L->n] = in->key[i];
+		for (unsigned j = 0; j < c->n; j++) {
+			L->child[L->n + j] = c->child[j];
+			if (j)
+				L->key[L->n + j] = c->key[j];
+		}
+		L->n += c->n;
+		node_free(m, c);
+		inner_remove_child(in, i);
+		return;
+	}
+	struct inner *R = in->child[1];
+	if (R->n > INNER_MIN) {
+		c->child[c->n] = R->child[0];
+		c->key[c->n] = in->key[1];
+		c->n++;
+		in->key[1] = R->key[1];
+		memmove(R->child, R->child + 1, (R->n - 1) * sizeof(R->child[0]));
+		memmove(R->key, R->key + 1, (R->n - 1) * sizeof(R->key[0]));
+		R->n--;
+		return;
+	}
+	c->key[c->n] = in->key[1];
+	for (unsigned j = 0; j < R->n; j++) {
+		c->child[c->n + j] = R->child[j];
+		if (j)
+			c->key[c->n + j] = R->key[j];
+	}
+	c->n += R->n;
+	node_free(m, R);
+	inner_remove_child(in, 1);
+}
+
+/* Remove the mapping starting at k (it exists). */
+static void del(struct iova_map *m, void *node, unsigned h, uint64_t k)
+{
+	if (h == 0) {
+		struct leaf *l = node;
+		unsigned pos = leaf_count_le(l, k) - 1;
+		l->n--;
+		memmove(l->key + pos, l->key + pos + 1, (l->n - pos) * sizeof(l->key[0]));
+		memmove(l->e + pos, l->e + pos + 1, (l->n - pos) * sizeof(l->e[0]));
+		return;
+	}
+	struct inner *in = node;
+	unsigned i = inner_pick(in, k);
+	del(m, in->child[i], h - 1, k);
+	fix_child(m, in, i, h - 1);
+}
+
+static void del_one(struct iova_map *m, uint64_t k)
+{
+	del(m, m->root, m->height, k);
+	m->count--;
+	while (m->height && ((struct inner *)m->root)->n == 1) {
+		void *old = m->root;
+		m->root = ((struct inner *)old)->child[0];
+		m->height--;
+		node_free(m, old);
+	}
+	if (m->height == 0 && ((struct leaf *)m->root)->n == 0) {
+		node_free(m, m->root);
+		m->root = NULL;
+	}
+}
+
+int iova_map_check_remove(const struct iova_map *m, uint64_t start, uint64_t end)
+{
+	if (end < start)
+		return -EINVAL;
+	const struct iova_mapping *e;
+	if (start > 0) {
+		e = iova_map_lookup_le(m, start - 1);
+		if (e && e->end >= start)
+			return -ERANGE;
+	}
+	e = iova_map_lookup_le(m, end);
+	if (e && e->start >= start && e->end > end)
+		return -ERANGE;
+	return 0;
+}
+
+static struct leaf *leftmost(const struct iova_map *m)
+{
+	void *node = m->root;
+	for (unsigned h = m->height; h; h--)
+		node = ((struct inner *)node)->child[0];
+	return node;
+}
+
+static struct leaf *rightmost(const struct iova_map *m)
+{
+	void *node = m->root;
+	for (unsigned h = m->height; h; h--) {
+		struct inner *in = node;
+		node = in->child[in->n - 1];
+	}
+	return node;
+}
+
+int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_fn fn,
+		    void *opaque, size_t *removed)
+{
+	size_t n = 0;
+	int r = iova_map_check_remove(m, start, end);
+	if (removed)
+		*removed = 0;
+	if (r || !m->root)
+		return r;
+	const struct leaf *first = leftmost(m), *last = rightmost(m);
+	if (first->key[0] >= start && last->e[last->n - 1].end <= end) {
+		/* Everything goes (full-range unmap, domain teardown). */
+		for (const struct leaf *l = first; l; l = l->next)
+			for (unsigned i = 0; i < l->n && fn; i++)
+				fn(opaque, &l->e[i]);
+		n = m->count;
+		free_subtree(m->root, m->height);
+		m->root = NULL;
+		m->height = 0;
+		m->count = 0;
+	} else {
+		const struct iova_mapping *e;
+		while ((e = iova_map_lookup_ge(m, start)) && e->start <= end) {
+			uint64_t k = e->start;
+			if (fn)
+				fn(opaque, e);
+			del_one(m, k);
+			n++;
+		}
+	}
+	if (removed)
+		*removed = n;
+	return 0;
+}
+
+int iova_map_foreach(const struct iova_map *m,
+		     int (*fn)(void *opaque, const struct iova_mapping *e), void *opaque)
+{
+	if (!m->root)
+		return 0;
+	for (const struct leaf *l = leftmost(m); l; l = l->next)
+		for (unsigned i = 0; i < l->n; i++) {
+			int r = fn(opaque, &l->e[i]);
+			if (r)
+				return r;
+		}
+	return 0;
+}
+
+struct vstate {
+	const struct leaf *prev_leaf;
+	const struct iova_mapping *prev;
+	size_t count;
+	unsigned leaf_depth;
+	int depth_set;
+};
+
+/* lo <= every start in node < hi (hi_inf: no upper bound). */
+static int validate_node(const void *node, unsigned h, bool is_root, uint64_t lo, uint64_t hi,
+			 bool hi_inf, struct vstate *st)
+{
+	if (h == 0) {
+		const struct leaf *l = node;
+		if (l->n > LEAF_MAX || (!is_root && l->n < LEAF_MIN) || l->n == 0)
+			return -1;
+		if (l->prev != st->prev_leaf)
+			return -2;
+		if (st->prev_leaf && st->prev_leaf->next != l)
+			return -3;
+		for (unsigned i = 0; i < l->n; i++) {
+			const struct iova_mapping *e = &l->e[i];
+			if (l->key[i] != e->start || e->end < e->start)
+				return -4;
+			if (e->start < lo || (!hi_inf && e->start >= hi))
+				return -5;
+			if (st->prev && st->prev->end >= e->start)
+				return -6;
+			st->prev = e;
+			st->count++;
+		}
+		st->prev_leaf = l;
+		return 0;
+	}
+	const struct inner *in = node;
+	if (in->n > INNER_MAX || in->n < (is_root ? 2u : (unsigned)INNER_MIN))
+		return -7;
+	for (unsigned i = 0; i < in->n; i++) {
+		uint64_t clo = i ? in->key[i] : lo;
+		uint64_t chi = i + 1 < in->n ? in->key[i + 1] : hi;
+		bool cinf = i + 1 < in->n ? false : hi_inf;
+		if (i && (in->key[i] < lo || (!hi_inf && in->key[i] >= hi)))
+			return -8;
+		if (i > 1 && in->key[i] <= in->key[i - 1])
+			return -9;
+		int r = validate_node(in->child[i], h - 1, false, clo, chi, cinf, st);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int iova_map_validate(const struct iova_map *m)
+{
+	struct vstate st = { 0 };
+	if (!m->root)
+		return m->count == 0 && m->height == 0 ? 0 : -10;
+	int r = validate_node(m->root, m->height, true, 0, 0, true, &st);
+	if (r)
+		return r;
+	if (st.prev_leaf->next)
+		return -11;
+	if (st.count != m->count)
+		return -12;
+	return 0;
+}

@@ -1,0 +1,77 @@
+/* The IOVA map of one virtio-iommu domain: a set of non-overlapping
+ * mappings [start, end] (inclusive ends, anywhere in 0..UINT64_MAX) ->
+ * phys + flags, as created by MAP requests and removed by UNMAP requests.
+ *
+ * A B+tree keyed by start: lookups touch a handful of cache lines whatever
+ * the number of mappings, inserts and removals are O(log n) with no large
+ * memmove. Not thread-safe: the owner (viommu.c) serialises writers against
+ * readers. */
+#ifndef VIOMMU_IOVA_MAP_H
+#define VIOMMU_IOVA_MAP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct iova_mapping {
+	uint64_t start, end;	/* inclusive */
+	uint64_t phys;		/* address that start maps to */
+	uint32_t flags;		/* VIRTIO_IOMMU_MAP_F_* */
+};
+
+#define IOVA_MAP_SPARES 12
+
+struct iova_map {
+	void *root;		/* NULL when empty */
+	unsigned height;	/* 0: the root is a leaf */
+	size_t count;		/* mappings */
+	/* Nodes kept aside so that an insert cannot fail half-way. */
+	void *spare[IOVA_MAP_SPARES];
+	unsigned nspare;
+};
+
+typedef void (*iova_map_fn)(void *opaque, const struct iova_mapping *m);
+
+void iova_map_init(struct iova_map *m);
+void iova_map_destroy(struct iova_map *m);	/* frees everything; map is empty */
+
+/* Add [start, end] -> phys. 0, -EINVAL (end < start), -EEXIST (overlaps an
+ * existing mapping; nothing changed), -ENOMEM (nothing changed). */
+int iova_map_insert(struct iova_map *m, uint64_t start, uint64_t end, uint64_t phys,
+		    uint32_t flags);
+
+/* Would removing [start, end] split a mapping? -ERANGE if a mapping
+ * straddles start or end, -EINVAL if end < start, else 0. */
+int iova_map_check_remove(const struct iova_map *m, uint64_t start, uint64_t end);
+
+/* Remove every mapping lying wholly inside [start, end]. If a mapping
+ * straddles either edge nothing is removed and -ERANGE is returned (the
+ * UNMAP rule of the virtio-iommu). fn (may be NULL) sees each mapping before
+ * it goes. *removed (may be NULL) gets the number removed. */
+int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_fn fn,
+		    void *opaque, size_t *removed);
+
+/* The mapping holding iova, or NULL. The pointer is valid until the map is
+ * next modified. */
+const struct iova_mapping *iova_map_lookup(const struct iova_map *m, uint64_t iova);
+
+/* The mapping with the largest start <= x / the smallest start >= x. */
+const struct iova_mapping *iova_map_lookup_le(const struct iova_map *m, uint64_t x);
+const struct iova_mapping *iova_map_lookup_ge(const struct iova_map *m, uint64_t x);
+
+/* Does any mapping intersect [start, end]? */
+bool iova_map_overlaps(const struct iova_map *m, uint64_t start, uint64_t end);
+
+/* Every mapping in ascending order; stops early and returns fn's value when
+ * it is nonzero. */
+int iova_map_foreach(const struct iova_map *m,
+		     int (*fn)(void *opaque, const struct iova_mapping *e), void *opaque);
+
+static inline size_t iova_map_count(const struct iova_map *m)
+{
+	return m->count;
+}
+
+/* Check the tree's invariants (tests): 0, or a negative line-ish code. */
+int iova_map_validate(const struct iova_map *m);
+
+#endif

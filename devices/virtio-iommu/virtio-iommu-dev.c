@@ -1,0 +1,231 @@
+/* The virtio-iommu on the virtio-pci transport: device ID 23, requestq 0,
+ * eventq 1 (virtio spec, "IOMMU device" / "Virtqueues").
+ *
+ * Requests are answered inside the vCPU's notify exit (notify_in_vcpu): the
+ * Linux driver spins on the used ring for every MAP/UNMAP, so the answer is
+ * there when the vCPU resumes, with no thread hand-off.
+ *
+ * Fault events are queued by the device model (viommu.c) from whatever
+ * thread translated; they are written into eventq buffers here, under the
+ * device lock, as soon as both a fault and a buffer are there. Lock order:
+ * another device's lock -> this device's lock -> the viommu rwlock. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/virtio_config.h>
+#include "devices.h"
+#include "virtio.h"
+#include "virtq.h"
+#include "viommu.h"
+#include "virtio-iommu-dev.h"
+
+struct viommu *the_viommu;
+
+static bool default_bypass;
+
+struct vio_dev {
+	struct virtio_dev vdev;
+	struct viommu *v;
+	struct virtq_elem req;		/* requestq element (under vdev.lock) */
+	struct virtq_elem ev;		/* eventq element (under vdev.lock) */
+};
+
+static struct vio_dev *the_dev;
+/* Set while this thread holds the device lock through one of our ops, so a
+ * fault raised underneath is delivered without re-locking. */
+static __thread bool in_dev_lock;
+
+void virtio_iommu_set_default_bypass(bool bypass)
+{
+	default_bypass = bypass;
+}
+
+/* Move pending faults into eventq buffers. Called with vdev.lock held. */
+static void deliver_faults(struct vio_dev *vd)
+{
+	struct virtio_dev *d = &vd->vdev;
+	struct virtq *vq = &d->vqs[1];
+	struct virtio_iommu_fault f;
+	bool pushed = false;
+
+	if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || (d->status & VIRTIO_CONFIG_S_NEEDS_RESET) ||
+	    !vq->ready || vq->broken)
+		return;
+	for (unsigned guard = 0; guard <= vq->size && viommu_peek_fault(vd->v, &f); guard++) {
+		int r = virtq_pop(vq, &vd->ev);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (vq->broken)
+				break;
+			continue;
+		}
+		const struct iovec *in = vd->ev.iov + vd->ev.n_out;
+		if (vd->ev.in_len < sizeof(f)) {
+			/* "SHOULD NOT use multiple buffers to describe it"; we
+			 * have no shorter format: hand it back unused. */
+			virtq_push(vq, vd->ev.head, 0);
+			pushed = true;
+			continue;
+		}
+		buf_to_iov(in, vd->ev.n_in, 0, &f, sizeof(f));
+		viommu_pop_fault(vd->v, NULL);
+		viommu_count_delivered(vd->v);
+		virtq_push(vq, vd->ev.head, sizeof(f));
+		pushed = true;
+	}
+	if (pushed)
+		virtio_notify_queue(d, 1);
+}
+
+static void fault_kick(void *opaque)
+{
+	struct vio_dev *vd = opaque;
+	if (in_dev_lock) {
+		deliver_faults(vd);
+		return;
+	}
+	pthread_mutex_lock(&vd->vdev.lock);
+	in_dev_lock = true;
+	deliver_faults(vd);
+	in_dev_lock = false;
+	pthread_mutex_unlock(&vd->vdev.lock);
+}
+
+static void serve_requests(struct vio_dev *vd)
+{
+	struct virtio_dev *d = &vd->vdev;
+	struct virtq *vq = &d->vqs[0];
+	bool any = false;
+
+	viommu_set_driver_features(vd->v, d->guest_features);
+	/* Bounded so that a ring that keeps failing cannot hold the vCPU; a
+	 * later kick serves what is left. */
+	for (unsigned n = 0; n < 4u * VIRTQ_MAX_SIZE; n++) {
+		int r = virtq_pop(vq, &vd->req);
+		if (r == 0)
+			break;
+		any = true;
+		if (r < 0) {
+			if (vq->broken)
+				break;
+			continue;	/* already returned with length 0 */
+		}
+		uint32_t written = 0;
+		viommu_handle_request(vd->v, vd->req.iov, vd->req.n_out, vd->req.iov + vd->req.n_out,
+				      vd->req.n_in, &written);
+		virtq_push(vq, vd->req.head, written);
+	}
+	if (any)
+		virtio_notify_queue(d, 0);
+}
+
+static void vio_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct vio_dev *vd = d->priv;
+	in_dev_lock = true;
+	if (q == 0)
+		serve_requests(vd);
+	deliver_faults(vd);
+	in_dev_lock = false;
+}
+
+static void vio_config_read(struct virtio_dev *d, uint32_t off, void *data, unsigned len)
+{
+	struct vio_dev *vd = d->priv;
+	viommu_config_read(vd->v, off, data, len);
+}
+
+static void vio_config_write(struct virtio_dev *d, uint32_t off, const void *data, unsigned len)
+{
+	struct vio_dev *vd = d->priv;
+	in_dev_lock = true;
+	viommu_set_driver_features(vd->v, d->guest_features);
+	viommu_config_write(vd->v, off, data, len);
+	in_dev_lock = false;
+}
+
+static int vio_activate(struct virtio_dev *d)
+{
+	struct vio_dev *vd = d->priv;
+	in_dev_lock = true;
+	viommu_set_driver_features(vd->v, d->guest_features);
+	deliver_faults(vd);
+	in_dev_lock = false;
+	return 0;
+}
+
+static void vio_reset(struct virtio_dev *d)
+{
+	struct vio_dev *vd = d->priv;
+	/* "When the device is reset, endpoints are not attached to any
+	 * domain"; bypass keeps its value. */
+	in_dev_lock = true;
+	viommu_reset(vd->v);
+	in_dev_lock = false;
+}
+
+static const struct virtio_dev_ops vio_ops = {
+	.config_read = vio_config_read,
+	.config_write = vio_config_write,
+	.queue_notify = vio_queue_notify,
+	.activate = vio_activate,
+	.reset = vio_reset,
+};
+
+int virtio_iommu_create(void)
+{
+	struct viommu_params p;
+	struct vio_dev *vd;
+	int r;
+
+	if (the_viommu) {
+		fprintf(stderr, "vmm: virtio-iommu: only one is supported\n");
+		return -EEXIST;
+	}
+	viommu_params_default(&p);
+	p.bypass = default_bypass;
+	vd = calloc(1, sizeof(*vd));
+	if (!vd || !(vd->v = viommu_new(&p))) {
+		free(vd);
+		fprintf(stderr, "vmm: virtio-iommu: out of memory\n");
+		return -ENOMEM;
+	}
+	struct virtio_dev *d = &vd->vdev;
+	d->ops = &vio_ops;
+	d->priv = vd;
+	d->name = "virtio-iommu";
+	d->device_id = 23;
+	d->host_features = viommu_device_features(vd->v) | 1ULL << VIRTIO_F_VERSION_1;
+	d->config_size = sizeof(struct virtio_iommu_config);
+	d->nqueues = 2;
+	d->queue_max_size = 256;
+	d->notify_in_vcpu = true;
+	d->iommu_platform = false;	/* its own queues are guest-physical */
+	d->dma = (struct dma_space){ .mem = &the_vm.mem };
+	r = virtio_pci_register(d);
+	if (r < 0) {
+		fprintf(stderr, "vmm: virtio-iommu: cannot register the PCI function: %s\n",
+			strerror(-r));
+		viommu_free(vd->v);
+		free(vd);
+		return r;
+	}
+	viommu_set_bdf(vd->v, d->bdf);
+	viommu_set_fault_notify(vd->v, fault_kick, vd);
+	the_dev = vd;
+	the_viommu = vd->v;
+	return 0;
+}
+
+int virtio_iommu_bdf(void)
+{
+	return the_dev ? the_dev->vdev.bdf : -1;
+}
+
+void viommu_print_stats(FILE *f)
+{
+	if (the_viommu)
+		viommu_dump_stats(the_viommu, f);
+}
