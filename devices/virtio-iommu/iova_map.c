@@ -6,7 +6,10 @@
  * bound of every start in child[i] and greater than every start in
  * child[i-1]. Separators are not kept exact on removal, so a search can land
  * in a leaf whose keys are all above x: the answer is then the last mapping
- * of the previous leaf. Every node but the root is at least half full. */
+ * of the previous leaf. Every node but the root is at least half full.
+ *
+ * Unused key slots hold UINT64_MAX so that a node is searched with a fixed,
+ * branch-free binary search over 32 slots (the count is clamped to n). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +20,20 @@
 #define INNER_MAX 32
 #define INNER_MIN (INNER_MAX / 2)
 
+/* Nodes are 64-byte aligned; the key arrays come first so that a search
+ * touches as few cache lines as possible, and each 32-byte mapping sits in
+ * one line. */
 struct leaf {
-	unsigned n;
-	struct leaf *prev, *next;
 	uint64_t key[LEAF_MAX];
 	struct iova_mapping e[LEAF_MAX];
+	struct leaf *prev, *next;
+	unsigned n;
 };
 
 struct inner {
+	/* key[0] unused; key[1..n-1] separators; key[n..INNER_MAX] padding */
+	uint64_t key[INNER_MAX + 1];
 	unsigned n;		/* children */
-	uint64_t key[INNER_MAX];	/* key[0] unused */
 	void *child[INNER_MAX];
 };
 
@@ -35,11 +42,19 @@ union node {
 	struct inner i;
 };
 
+#define NODE_SIZE ((sizeof(union node) + 63) & ~(size_t)63)
+
+static void *node_new(void)
+{
+	void *p = aligned_alloc(64, NODE_SIZE);
+	return p ? memset(p, 0, NODE_SIZE) : NULL;
+}
+
 static void *node_alloc(struct iova_map *m)
 {
 	if (m->nspare)
-		return memset(m->spare[--m->nspare], 0, sizeof(union node));
-	return calloc(1, sizeof(union node));
+		return memset(m->spare[--m->nspare], 0, NODE_SIZE);
+	return node_new();
 }
 
 static void node_free(struct iova_map *m, void *p)
@@ -74,22 +89,54 @@ void iova_map_destroy(struct iova_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* Index of the child of `in` whose range holds x. */
+_Static_assert(LEAF_MAX == 32 && INNER_MAX == 32, "search32 assumes 32 slots");
+
+/* How many of the 32 sorted slots k[] are <= x (branch-free). */
+static inline unsigned search32(const uint64_t *k, uint64_t x)
+{
+	const uint64_t *b = k;
+	b += b[15] <= x ? 16 : 0;
+	b += b[7] <= x ? 8 : 0;
+	b += b[3] <= x ? 4 : 0;
+	b += b[1] <= x ? 2 : 0;
+	b += b[0] <= x ? 1 : 0;
+	return (unsigned)(b - k) + (b[0] <= x);
+}
+
+/* Index of the child of `in` whose range holds x. Below UINT64_MAX the
+ * padding never counts, so n is only needed for that one value. */
 static inline unsigned inner_pick(const struct inner *in, uint64_t x)
 {
-	unsigned c = 0;
-	for (unsigned i = 1; i < in->n; i++)
-		c += in->key[i] <= x;
-	return c;
+	unsigned c = search32(in->key + 1, x);
+	return __builtin_expect(x == UINT64_MAX, 0) ? in->n - 1 : c;
 }
 
 /* Number of keys <= x in the leaf. */
 static inline unsigned leaf_count_le(const struct leaf *l, uint64_t x)
 {
-	unsigned c = 0;
-	for (unsigned i = 0; i < l->n; i++)
-		c += l->key[i] <= x;
-	return c;
+	unsigned c = search32(l->key, x);
+	return __builtin_expect(x == UINT64_MAX, 0) ? l->n : c;
+}
+
+static void pad_leaf(struct leaf *l)
+{
+	for (unsigned i = l->n; i < LEAF_MAX; i++)
+		l->key[i] = UINT64_MAX;
+}
+
+static void pad_inner(struct inner *in)
+{
+	for (unsigned i = in->n; i <= INNER_MAX; i++)
+		in->key[i] = UINT64_MAX;
+}
+
+/* Ask for every line of a node's key array at once: the binary search
+ * then waits for one memory access instead of one per step. */
+static inline void prefetch_keys(const void *node)
+{
+	const char *p = node;
+	for (unsigned i = 0; i < 5; i++)
+		__builtin_prefetch(p + 64 * i);
 }
 
 static inline struct leaf *find_leaf(const struct iova_map *m, uint64_t x)
@@ -98,6 +145,7 @@ static inline struct leaf *find_leaf(const struct iova_map *m, uint64_t x)
 	for (unsigned h = m->height; h; h--) {
 		const struct inner *in = node;
 		node = in->child[inner_pick(in, x)];
+		prefetch_keys(node);
 	}
 	return node;
 }
@@ -120,9 +168,7 @@ const struct iova_mapping *iova_map_lookup_ge(const struct iova_map *m, uint64_t
 	if (!m->root)
 		return NULL;
 	const struct leaf *l = find_leaf(m, x);
-	unsigned c = 0;
-	for (unsigned i = 0; i < l->n; i++)
-		c += l->key[i] < x;
+	unsigned c = x ? leaf_count_le(l, x - 1) : 0;	/* keys < x */
 	if (c < l->n)
 		return &l->e[c];
 	if (l->next)
@@ -176,8 +222,11 @@ static void *ins(struct iova_map *m, void *node, unsigned h, const struct iova_m
 		t->key[pos] = e->start;
 		t->e[pos] = *e;
 		t->n++;
-		if (r)
+		pad_leaf(l);
+		if (r) {
+			pad_leaf(r);
 			*sep = r->key[0];
+		}
 		return r;
 	}
 	struct inner *in = node, *r = NULL, *t = in;
@@ -205,6 +254,9 @@ static void *ins(struct iova_map *m, void *node, unsigned h, const struct iova_m
 	t->child[pos] = nc;
 	t->key[pos] = s;
 	t->n++;
+	pad_inner(in);
+	if (r)
+		pad_inner(r);
 	return r;
 }
 
@@ -217,7 +269,7 @@ int iova_map_insert(struct iova_map *m, uint64_t start, uint64_t end, uint64_t p
 		return -EEXIST;
 	/* A split may climb to the root and add a level: height + 2 nodes. */
 	while (m->nspare < m->height + 2) {
-		void *p = calloc(1, sizeof(union node));
+		void *p = node_new();
 		if (!p)
 			return -ENOMEM;
 		m->spare[m->nspare++] = p;
@@ -225,6 +277,7 @@ int iova_map_insert(struct iova_map *m, uint64_t start, uint64_t end, uint64_t p
 	struct iova_mapping e = { .start = start, .end = end, .phys = phys, .flags = flags };
 	if (!m->root) {
 		m->root = node_alloc(m);
+		pad_leaf(m->root);
 		m->height = 0;
 	}
 	uint64_t sep;
@@ -235,6 +288,7 @@ int iova_map_insert(struct iova_map *m, uint64_t start, uint64_t end, uint64_t p
 		nr->child[0] = m->root;
 		nr->child[1] = r;
 		nr->key[1] = sep;
+		pad_inner(nr);
 		m->root = nr;
 		m->height++;
 	}
@@ -247,11 +301,12 @@ static void inner_remove_child(struct inner *in, unsigned i)
 	memmove(in->child + i, in->child + i + 1, (in->n - i - 1) * sizeof(in->child[0]));
 	memmove(in->key + i, in->key + i + 1, (in->n - i - 1) * sizeof(in->key[0]));
 	in->n--;
+	pad_inner(in);
 }
 
 /* Child i of `in` (at height ch) may have dropped below half: borrow from a
  * sibling or merge with it. */
-static void fix_child(struct iova_map *m, struct inner *in, unsigned i, unsigned ch)
+static void rebalance(struct iova_map *m, struct inner *in, unsigned i, unsigned ch)
 {
 	if (ch == 0) {
 		struct leaf *c = in->child[i];
@@ -348,6 +403,20 @@ static void fix_child(struct iova_map *m, struct inner *in, unsigned i, unsigned
 	inner_remove_child(in, 1);
 }
 
+static void fix_child(struct iova_map *m, struct inner *in, unsigned i, unsigned ch)
+{
+	rebalance(m, in, i, ch);
+	/* Re-pad what may have changed: the parent, the child and both its
+	 * neighbours (indexes may have shifted by a merge). */
+	pad_inner(in);
+	for (unsigned j = i ? i - 1 : 0; j <= i + 1 && j < in->n; j++) {
+		if (ch)
+			pad_inner(in->child[j]);
+		else
+			pad_leaf(in->child[j]);
+	}
+}
+
 /* Remove the mapping starting at k (it exists). */
 static void del(struct iova_map *m, void *node, unsigned h, uint64_t k)
 {
@@ -357,6 +426,7 @@ static void del(struct iova_map *m, void *node, unsigned h, uint64_t k)
 		l->n--;
 		memmove(l->key + pos, l->key + pos + 1, (l->n - pos) * sizeof(l->key[0]));
 		memmove(l->e + pos, l->e + pos + 1, (l->n - pos) * sizeof(l->e[0]));
+		pad_leaf(l);
 		return;
 	}
 	struct inner *in = node;
@@ -482,6 +552,9 @@ static int validate_node(const void *node, unsigned h, bool is_root, uint64_t lo
 			return -1;
 		if (l->prev != st->prev_leaf)
 			return -2;
+		for (unsigned i = l->n; i < LEAF_MAX; i++)
+			if (l->key[i] != UINT64_MAX)
+				return -13;
 		if (st->prev_leaf && st->prev_leaf->next != l)
 			return -3;
 		for (unsigned i = 0; i < l->n; i++) {
@@ -501,6 +574,9 @@ static int validate_node(const void *node, unsigned h, bool is_root, uint64_t lo
 	const struct inner *in = node;
 	if (in->n > INNER_MAX || in->n < (is_root ? 2u : (unsigned)INNER_MIN))
 		return -7;
+	for (unsigned i = in->n; i <= INNER_MAX; i++)
+		if (in->key[i] != UINT64_MAX)
+			return -14;
 	for (unsigned i = 0; i < in->n; i++) {
 		uint64_t clo = i ? in->key[i] : lo;
 		uint64_t chi = i + 1 < in->n ? in->key[i + 1] : hi;
