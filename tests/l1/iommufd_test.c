@@ -15,6 +15,7 @@
  * feature probe (default: absent on a 6.12 kernel, present on 6.13+).
  * IOMMUFD_VFIO_DEV overrides the VFIO cdev path.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -69,7 +70,8 @@ static bool check_ok(int rc, const char *fmt, ...)
 	char detail[400];
 	va_list ap;
 
-	snprintf(detail, sizeof(detail), "rc=%d: %s", rc, iommufd_last_error());
+	snprintf(detail, sizeof(detail), "rc=%d (%s); last library error: %s",
+		 rc, rc ? strerrorname_np(-rc) : "0", iommufd_last_error());
 	va_start(ap, fmt);
 	vreport(rc == 0, detail, fmt, ap);
 	va_end(ap);
@@ -211,6 +213,39 @@ static bool range_in(const struct iommu_iova_range *r, uint32_t nr,
 		if (start >= r[i].start && start + len - 1 <= r[i].last)
 			return true;
 	return false;
+}
+
+/*
+ * Why MOCK_DOMAIN failed, when it is the known case: on 6.12 a mock device
+ * has no fwspec, so the IOMMU core probes it with the first IOMMU that
+ * registered without a fwnode. Beside a real VT-d/AMD-Vi that is the real
+ * driver, the mock device ends up without an IOMMU and bind fails EINVAL.
+ * (Fixed upstream by giving the mock IOMMU a fwnode; the runner's kernel
+ * needs the same fix for these tests to run next to the VFIO device.)
+ */
+static void explain_mock_failure(void)
+{
+	DIR *d = opendir("/sys/class/iommu");
+	struct dirent *de;
+	bool real = false, mock = false;
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (strstr(de->d_name, "iommufd_selftest"))
+			mock = true;
+		else
+			real = true;
+	}
+	if (d)
+		closedir(d);
+	if (!mock)
+		note("mock IOMMU not registered: kernel without CONFIG_IOMMUFD_TEST?");
+	else if (real)
+		note("mock devices are probed by the real IOMMU driver (6.12 "
+		     "mock has no fwnode): the kernel needs the selftest "
+		     "mock-fwnode fix; mock tests cannot run beside VT-d");
+	note("skipping the remaining mock tests");
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -399,7 +434,7 @@ static void test_mock(struct iommufd_ctx *ctx)
 	struct mock_dev md;
 	struct iommufd_hw_info hi;
 	struct iommu_test_hw_info thi;
-	uint32_t ioas, nr = 0, hwpt, parent, nested, nested2;
+	uint32_t ioas = 0, nr = 0, hwpt = 0, parent = 0, nested = 0, nested2 = 0;
 	uint64_t align = 0, iova, unmapped;
 	void *buf = buf_alloc(BUF_SIZE);
 	bool ranges_ok = true;
@@ -407,7 +442,7 @@ static void test_mock(struct iommufd_ctx *ctx)
 	check_ok(iommufd_ioas_alloc(ctx, &ioas), "mock: ioas_alloc");
 	if (!check_ok(mock_dev_add(ctx, ioas, &md),
 		      "mock: MOCK_DOMAIN attaches a mock device")) {
-		note("no CONFIG_IOMMUFD_TEST? skipping mock tests");
+		explain_mock_failure();
 		munmap(buf, BUF_SIZE);
 		return;
 	}
@@ -458,7 +493,7 @@ static void test_mock(struct iommufd_ctx *ctx)
 		  EINVAL, "mock: misaligned length EINVAL");
 	check_err(iommufd_ioas_map_fixed(ctx, ioas, buf, SZ_64K, 0,
 					 IOMMUFD_PROT_RW),
-		  ENOSPC, "mock: map outside the aperture ENOSPC");
+		  EINVAL, "mock: map into the reserved area below the aperture EINVAL");
 	iova = 0;
 	if (check_ok(iommufd_ioas_map(ctx, ioas, (char *)buf + SZ_1M, SZ_64K,
 				      IOMMUFD_PROT_RW, &iova),
@@ -518,8 +553,9 @@ static void test_mock(struct iommufd_ctx *ctx)
 		 "mock: hwpt_alloc NEST_PARENT");
 	check_err(iommufd_hwpt_alloc(ctx, BAD_ID, ioas, 0, &nested), ENOENT,
 		  "mock: hwpt_alloc bad dev ENOENT");
+	/* (the kernel answers EINVAL, not ENOENT, for an unknown pt_id) */
 	check_err(iommufd_hwpt_alloc(ctx, md.idev_id, BAD_ID, 0, &nested),
-		  ENOENT, "mock: hwpt_alloc bad IOAS ENOENT");
+		  EINVAL, "mock: hwpt_alloc bad pt_id EINVAL");
 	check_err(iommufd_hwpt_alloc(ctx, md.idev_id, ioas, 1u << 30, &nested),
 		  EOPNOTSUPP, "mock: hwpt_alloc unknown flag EOPNOTSUPP");
 
