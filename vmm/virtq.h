@@ -50,7 +50,13 @@ void virtq_reset(struct virtq *vq);
  * malformed (-EINVAL loop/bad index/too long, -EFAULT unreachable memory,
  * -EPERM forbidden, -E2BIG too many segments). On error the head has been
  * consumed and returned to the used ring with length 0 (virtq_push), so the
- * caller just carries on; e->head is valid for reporting. */
+ * caller just carries on; e->head is valid for reporting.
+ * Limits: at most `size` descriptors per chain (direct and indirect
+ * together), no zero-length buffer, at most 1 GiB per element, indirect
+ * tables only when negotiated, not nested, not with NEXT, a non-zero
+ * multiple of 16 bytes, host-contiguous. A queue that is not ready, or whose
+ * rings became unreachable (vq->broken: an avail index more than `size`
+ * ahead, or rings unmapped by the IOMMU), returns 0. */
 int virtq_pop(struct virtq *vq, struct virtq_elem *e);
 /* Put back the element the last virtq_pop returned (it was not used, e.g.
  * no packet to receive after all); the next pop returns it again. */

@@ -1,4 +1,5 @@
-/* Unit tests for vmm/virtio-blk.c over vmm/virtio-pci.c, driven the way a
+/* Unit tests for vmm/virtio-blk.c over vmm/virtio-pci.c (and, on the same
+ * transport, vmm/virtio-console.c and vmm/virtio-net.c), driven the way a
  * guest driver does it: config space through ECAM, the common/notify/ISR/
  * device structures through BAR0 MMIO on the real I/O bus, rings in a fake
  * guest memory, completions from the real event loop on its own thread.
@@ -16,7 +17,16 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_console.h>
+#include <linux/virtio_net.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
@@ -46,15 +56,25 @@ const char *__lsan_default_suppressions(void)
 }
 
 static pthread_t loop_thread;
-static char disk_path[64], ro_path[64];
+static char disk_path[64], ro_path[64], con_path[64];
+static bool have_net;
+#define DEV_CONSOLE 2
+#define DEV_NET 3
 static int disk_fd;
 
 /* One driver instance per device under test. */
 struct drv {
 	struct pci_dev *pd;
 	uint64_t bar;
-	uint16_t avail_idx, used_seen;
+	unsigned nq;
+	uint16_t avail_idx[4], used_seen[4];
 };
+
+/* Rings of queue q: queue 0 at DESC/AVAIL/USED_GPA, others higher up. */
+static uint64_t ring_base(unsigned q)
+{
+	return q == 0 ? DESC_GPA : 0x40000 + (q - 1) * 0x4000;
+}
 
 static void *loop_main(void *arg)
 {
@@ -98,9 +118,14 @@ static unsigned find_cap(struct drv *v, unsigned id, int vtype)
 }
 
 static void *gpa(uint64_t a) { return the_vm.mem.host + a; }
-static struct vring_desc *desc(unsigned i) { return (struct vring_desc *)gpa(DESC_GPA) + i; }
-static struct vring_avail *avail(void) { return gpa(AVAIL_GPA); }
-static struct vring_used *used(void) { return gpa(USED_GPA); }
+static struct vring_desc *qdesc(unsigned q, unsigned i)
+{
+	return (struct vring_desc *)gpa(ring_base(q)) + i;
+}
+static struct vring_avail *qavail(unsigned q) { return gpa(ring_base(q) + 0x1000); }
+static struct vring_used *qused(unsigned q) { return gpa(ring_base(q) + 0x2000); }
+static struct vring_avail *avail(void) { return qavail(0); }
+static struct vring_used *used(void) { return qused(0); }
 
 static uint64_t dev_features(struct drv *v)
 {
@@ -120,15 +145,17 @@ static void set_features(struct drv *v, uint64_t f)
 }
 
 /* The driver's initialization sequence (virtio 1.2, 3.1.1). */
-static void drv_init(struct drv *v, unsigned dev_index, uint64_t features)
+static void drv_init_dev(struct drv *v, unsigned dev_index, uint16_t pci_id, unsigned nq,
+			 uint64_t features)
 {
-	memset(gpa(0), 0, 0x40000);
+	memset(gpa(0), 0, 0x60000);
+	memset(v, 0, sizeof(*v));
 	v->pd = pci_get(dev_index);
 	assert_non_null(v->pd);
 	v->bar = v->pd->bars[0].addr;
-	v->avail_idx = v->used_seen = 0;
+	v->nq = nq;
 	assert_int_equal(cfg_rd(v, 0, 2), 0x1AF4);
-	assert_int_equal(cfg_rd(v, 2, 2), 0x1042);
+	assert_int_equal(cfg_rd(v, 2, 2), pci_id);
 	assert_int_equal(cfg_rd(v, 8, 1), 1);
 
 	wr(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
@@ -140,50 +167,80 @@ static void drv_init(struct drv *v, unsigned dev_index, uint64_t features)
 	   VIRTIO_CONFIG_S_FEATURES_OK, 1);
 	assert_true(rd(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
 
-	assert_int_equal(rd(v, VIRTIO_PCI_COMMON_NUMQ, 2), 1);
-	wr(v, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
-	assert_int_equal(rd(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 256);
-	wr(v, VIRTIO_PCI_COMMON_Q_SIZE, QSZ, 2);
-	wr(v, VIRTIO_PCI_COMMON_Q_DESCLO, DESC_GPA, 4);
-	wr(v, VIRTIO_PCI_COMMON_Q_DESCHI, 0, 4);
-	wr(v, VIRTIO_PCI_COMMON_Q_AVAILLO, AVAIL_GPA, 4);
-	wr(v, VIRTIO_PCI_COMMON_Q_AVAILHI, 0, 4);
-	wr(v, VIRTIO_PCI_COMMON_Q_USEDLO, USED_GPA, 4);
-	wr(v, VIRTIO_PCI_COMMON_Q_USEDHI, 0, 4);
-	wr(v, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	assert_int_equal(rd(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+	assert_int_equal(rd(v, VIRTIO_PCI_COMMON_NUMQ, 2), nq);
+	for (unsigned q = 0; q < nq; q++) {
+		wr(v, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
+		assert_true(rd(v, VIRTIO_PCI_COMMON_Q_SIZE, 2) >= QSZ);
+		wr(v, VIRTIO_PCI_COMMON_Q_SIZE, QSZ, 2);
+		wr(v, VIRTIO_PCI_COMMON_Q_DESCLO, ring_base(q), 4);
+		wr(v, VIRTIO_PCI_COMMON_Q_DESCHI, 0, 4);
+		wr(v, VIRTIO_PCI_COMMON_Q_AVAILLO, ring_base(q) + 0x1000, 4);
+		wr(v, VIRTIO_PCI_COMMON_Q_AVAILHI, 0, 4);
+		wr(v, VIRTIO_PCI_COMMON_Q_USEDLO, ring_base(q) + 0x2000, 4);
+		wr(v, VIRTIO_PCI_COMMON_Q_USEDHI, 0, 4);
+		wr(v, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+		assert_int_equal(rd(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+		assert_int_equal(rd(v, VIRTIO_PCI_COMMON_Q_NOFF, 2), q);
+	}
 	wr(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 	   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK, 1);
 	assert_int_equal(rd(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 }
 
+static void drv_init(struct drv *v, unsigned dev_index, uint64_t features)
+{
+	drv_init_dev(v, dev_index, 0x1042, 1, features);
+	wr(v, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+}
+
 #define BASE_FEATURES (1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_BLK_F_FLUSH | \
 		       1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE)
 
-/* Submit the chain at head and wait for the device to return it. */
-static uint32_t submit_wait(struct drv *v, uint16_t head)
+/* Make the chain at head available on queue q and kick. */
+static void submit_q(struct drv *v, unsigned q, uint16_t head)
 {
-	struct vring_avail *a = avail();
+	struct vring_avail *a = qavail(q);
 
-	a->ring[v->avail_idx % QSZ] = head;
-	__atomic_store_n(&a->idx, ++v->avail_idx, __ATOMIC_RELEASE);
-	wr(v, 0x3000, 0, 2);	/* notify queue 0 */
+	a->ring[v->avail_idx[q] % QSZ] = head;
+	__atomic_store_n(&a->idx, ++v->avail_idx[q], __ATOMIC_RELEASE);
+	wr(v, 0x3000 + 4 * q, q, 2);	/* notify queue q */
+}
+
+/* Wait (up to 5 s) for the next used entry of queue q; false on timeout. */
+static bool wait_used(struct drv *v, unsigned q, struct vring_used_elem *out)
+{
+	struct vring_used *u = qused(q);
+
 	for (int i = 0; i < 5000; i++) {
-		if (__atomic_load_n(&used()->idx, __ATOMIC_ACQUIRE) != v->used_seen)
-			break;
+		if (__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != v->used_seen[q]) {
+			*out = u->ring[v->used_seen[q]++ % QSZ];
+			return true;
+		}
 		usleep(1000);
 	}
-	assert_int_not_equal(__atomic_load_n(&used()->idx, __ATOMIC_ACQUIRE), v->used_seen);
-	struct vring_used_elem *u = &used()->ring[v->used_seen % QSZ];
+	return false;
+}
 
-	v->used_seen++;
-	assert_int_equal(u->id, head);
-	return u->len;
+/* Submit the chain at head on queue 0 and wait for the device to return it. */
+static uint32_t submit_wait(struct drv *v, uint16_t head)
+{
+	struct vring_used_elem u = { 0 };
+
+	submit_q(v, 0, head);
+	assert_true(wait_used(v, 0, &u));
+	assert_int_equal(u.id, head);
+	return u.len;
+}
+
+static void set_qdesc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+		      uint16_t next)
+{
+	*qdesc(q, i) = (struct vring_desc){ .addr = addr, .len = len, .flags = flags, .next = next };
 }
 
 static void set_desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	*desc(i) = (struct vring_desc){ .addr = addr, .len = len, .flags = flags, .next = next };
+	set_qdesc(0, i, addr, len, flags, next);
 }
 
 /* A request: header, data (data_len bytes at data_gpa, none if 0), status. */
@@ -241,6 +298,18 @@ static int group_setup(void **state)
 	struct disk_opts ro = { .path = ro_path, .readonly = true, .direct = false };
 
 	assert_int_equal(virtio_blk_create(&ro), 0);
+
+	snprintf(con_path, sizeof(con_path), "/tmp/vmm-test-con-XXXXXX");
+	fd = mkstemp(con_path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct console_opts co = { .mode = CONSOLE_FILE, .file = con_path };
+
+	assert_int_equal(virtio_console_create(&co), 0);
+	/* A tap needs CAP_NET_ADMIN: without it the net test is skipped. */
+	struct net_opts no = { .tap = NULL };
+
+	have_net = virtio_net_create(&no) == 0;
 	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
 	return 0;
 }
@@ -252,6 +321,7 @@ static int group_teardown(void **state)
 	close(disk_fd);
 	unlink(disk_path);
 	unlink(ro_path);
+	unlink(con_path);
 	return 0;
 }
 
@@ -520,8 +590,8 @@ static void test_reset_stops_queue(void **state)
 	/* A kick after reset touches nothing. */
 	uint16_t before = used()->idx;
 
-	avail()->ring[v.avail_idx % QSZ] = 0;
-	avail()->idx = ++v.avail_idx;
+	avail()->ring[v.avail_idx[0] % QSZ] = 0;
+	avail()->idx = ++v.avail_idx[0];
 	wr(&v, 0x3000, 0, 2);
 	usleep(10000);
 	assert_int_equal(used()->idx, before);
@@ -552,6 +622,161 @@ static void test_indirect_request(void **state)
 	assert_memory_equal(buf, gpa(DATA_GPA), 2048);
 }
 
+static void test_console(void **state)
+{
+	struct drv v;
+	struct vring_used_elem u;
+	char out[64] = { 0 };
+	int fd;
+
+	drv_init_dev(&v, DEV_CONSOLE, 0x1043, 2,
+		     1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
+	assert_true(dev_features(&v) & 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
+	/* transmitq: two buffers in one chain. */
+	memcpy(gpa(DATA_GPA), "hello, console\n", 15);
+	set_qdesc(1, 0, DATA_GPA, 8, VRING_DESC_F_NEXT, 1);
+	set_qdesc(1, 1, DATA_GPA + 8, 7, 0, 0);
+	submit_q(&v, 1, 0);
+	assert_true(wait_used(&v, 1, &u));
+	assert_int_equal(u.id, 0);
+	assert_int_equal(u.len, 0);
+	/* Emergency write through the device config. */
+	unsigned dc = find_cap(&v, 0x09, VIRTIO_PCI_CAP_DEVICE_CFG);
+	uint32_t off = cfg_rd(&v, dc + 8, 4);
+
+	wr(&v, off + offsetof(struct virtio_console_config, emerg_wr), 'Z', 4);
+	fd = open(con_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, out, sizeof(out)), 16);
+	close(fd);
+	assert_string_equal(out, "hello, console\nZ");
+	/* receiveq: no input source in file mode, the buffer stays. */
+	set_qdesc(0, 0, DATA_GPA + 0x1000, 64, VRING_DESC_F_WRITE, 0);
+	submit_q(&v, 0, 0);
+	usleep(20000);
+	assert_int_equal(qused(0)->idx, 0);
+}
+
+/* The tap the device opened: the interface name is in the fd's fdinfo. */
+static int tap_ifindex(void)
+{
+	char path[64], line[128];
+
+	for (int fd = 3; fd < 1024; fd++) {
+		char target[64] = { 0 };
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (readlink(path, target, sizeof(target) - 1) < 0 || strcmp(target, "/dev/net/tun"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+		FILE *f = fopen(path, "r");
+
+		while (f && fgets(line, sizeof(line), f)) {
+			char name[IFNAMSIZ + 1];
+
+			if (sscanf(line, "iff: %16s", name) == 1) {
+				fclose(f);
+				return if_nametoindex(name);
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return -1;
+}
+
+static void test_net(void **state)
+{
+	struct drv v;
+	struct vring_used_elem u;
+	uint8_t mac[6], frame[60] = { 0 }, buf[2048];
+
+	if (!have_net)
+		skip();
+	drv_init_dev(&v, DEV_NET, 0x1041, 2, 1ULL << VIRTIO_F_VERSION_1 |
+		     1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS);
+	unsigned dc = find_cap(&v, 0x09, VIRTIO_PCI_CAP_DEVICE_CFG);
+	uint32_t off = cfg_rd(&v, dc + 8, 4);
+
+	for (int i = 0; i < 6; i++)
+		mac[i] = rd(&v, off + i, 1);
+	assert_int_equal(mac[0] & 3, 2);	/* unicast, locally administered */
+	assert_int_equal(rd(&v, off + offsetof(struct virtio_net_config, status), 2),
+			 VIRTIO_NET_S_LINK_UP);
+
+	int ifindex = tap_ifindex();
+
+	assert_true(ifindex > 0);
+	int ps = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+
+	assert_true(ps >= 0);
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+				   .sll_ifindex = ifindex };
+	struct timeval tv = { .tv_sec = 1 };
+
+	assert_int_equal(bind(ps, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	setsockopt(ps, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	/* transmit: header and frame in separate descriptors. */
+	struct virtio_net_hdr_v1 *h = gpa(DATA_GPA);
+
+	memset(h, 0, sizeof(*h));
+	memset(frame, 0xFF, 6);
+	memcpy(frame + 6, mac, 6);
+	frame[12] = 0x88;
+	frame[13] = 0xB5;
+	memcpy(frame + 14, "vmm-tx-test", 11);
+	memcpy(gpa(DATA_GPA + 12), frame, 60);
+	set_qdesc(1, 0, DATA_GPA, 12, VRING_DESC_F_NEXT, 1);
+	set_qdesc(1, 1, DATA_GPA + 12, 60, 0, 0);
+	submit_q(&v, 1, 0);
+	assert_true(wait_used(&v, 1, &u));
+	assert_int_equal(u.id, 0);
+	bool seen = false;
+
+	for (int i = 0; i < 50 && !seen; i++) {
+		ssize_t n = recv(ps, buf, sizeof(buf), 0);
+
+		if (n < 0)
+			break;
+		seen = n >= 60 && buf[12] == 0x88 && buf[13] == 0xB5 && !memcmp(buf + 14, "vmm-tx-test", 11);
+	}
+	assert_true(seen);
+
+	/* receive: post buffers, inject a frame on the host side. */
+	for (unsigned i = 0; i < 8; i++) {
+		set_qdesc(0, i, 0x50000 + 0x800 * i, 0x800, VRING_DESC_F_WRITE, 0);
+		memset(gpa(0x50000 + 0x800 * i), 0xAA, 0x800);
+		submit_q(&v, 0, i);
+	}
+	memcpy(frame, mac, 6);
+	memset(frame + 6, 0x02, 6);
+	frame[13] = 0xB6;
+	memcpy(frame + 14, "vmm-rx-test", 11);
+	sll.sll_halen = 6;
+	memcpy(sll.sll_addr, mac, 6);
+	assert_int_equal(sendto(ps, frame, 60, 0, (struct sockaddr *)&sll, sizeof(sll)), 60);
+	seen = false;
+	for (int i = 0; i < 8 && !seen && wait_used(&v, 0, &u); i++) {
+		uint8_t *b = gpa(0x50000 + 0x800 * u.id);
+
+		assert_true(u.id < 8);
+		if (u.len < 12 + 60 || b[12 + 12] != 0x88 || b[12 + 13] != 0xB6)
+			continue;	/* the host's own traffic (IPv6 and such) */
+		seen = true;
+		assert_int_equal(u.len, 12 + 60);
+		assert_memory_equal(b + 12, frame, 60);
+		struct virtio_net_hdr_v1 rh;
+
+		memcpy(&rh, b, sizeof(rh));
+		assert_int_equal(rh.flags, 0);
+		assert_int_equal(rh.gso_type, 0);
+		assert_int_equal(rh.num_buffers, 1);
+	}
+	assert_true(seen);
+	close(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +791,8 @@ int main(void)
 		cmocka_unit_test(test_pci_cfg_window),
 		cmocka_unit_test(test_reset_stops_queue),
 		cmocka_unit_test(test_indirect_request),
+		cmocka_unit_test(test_console),
+		cmocka_unit_test(test_net),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
