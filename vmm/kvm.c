@@ -476,20 +476,22 @@ static int vcpu_set_msrs(struct vcpu *v)
 		{ 0x1a0, 1 },			/* IA32_MISC_ENABLE: fast strings */
 		{ 0x2ff, (1u << 11) | 6 },	/* MTRR default type: enabled, WB */
 	};
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e[2];
-	} m = { .h.nmsrs = 2 };
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + 2 * sizeof(m->entries[0]));
+	int ret = 0;
 
+	if (!m)
+		return -ENOMEM;
+	m->nmsrs = 2;
 	for (int i = 0; i < 2; i++) {
-		m.e[i].index = init[i].index;
-		m.e[i].data = init[i].data;
+		m->entries[i].index = init[i].index;
+		m->entries[i].data = init[i].data;
 	}
 	/* KVM_SET_MSRS returns how many it set; an MSR this KVM refuses is
 	 * not fatal to booting Linux. */
-	if (ioctl(v->fd, KVM_SET_MSRS, &m) < 0)
-		return -errno;
-	return 0;
+	if (ioctl(v->fd, KVM_SET_MSRS, m) < 0)
+		ret = -errno;
+	free(m);
+	return ret;
 }
 
 int kvm_vcpus_create(void)
