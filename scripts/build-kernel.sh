@@ -30,6 +30,15 @@ key=$( {
 } | sha256sum | cut -c1-16)
 out=$cache/kernel-$key
 
+# A developer may pin an already-built kernel directory (e.g. while a new
+# patch series is in flight): VMM_KERNEL_DIR=~/.cache/lean-vmm/kernel-KEY.
+if [ -n "${VMM_KERNEL_DIR:-}" ]; then
+	out=$VMM_KERNEL_DIR
+	[ "$mode" = --print ] || [ -f "$out/bzImage" ] || { echo "build-kernel: no bzImage in $out" >&2; exit 1; }
+	echo "$out"
+	exit 0
+fi
+
 if [ "$mode" = --print ]; then
 	echo "$out"
 	exit 0
