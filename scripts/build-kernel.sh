@@ -3,8 +3,8 @@
 # linux-source-6.12 with kernel/config-6.12 and the series in kernel-patches/.
 #
 # Results are cached under $VMM_CACHE (default ~/.cache/lean-vmm) keyed by a
-# hash of the source tarball's version, the config, the patches and this
-# script; a changed input means a new key and a rebuild.
+# hash of the source tarball's version, the config, the patches and the
+# recipe version below; a changed input means a new key and a rebuild.
 #
 #   scripts/build-kernel.sh            build (or reuse) bzImage + headers
 #   scripts/build-kernel.sh --headers  only the uAPI headers (fast)
@@ -21,12 +21,14 @@ if [ ! -f "$tarball" ]; then
 	exit 1
 fi
 
+# Bump when the way the kernel is built changes (not for comments).
+recipe=1
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || stat -c %s "$tarball")
 key=$( {
 	echo "$srcver"
 	cat "$top/kernel/config-6.12"
 	cat "$top"/kernel-patches/*.patch 2>/dev/null || true
-	cat "$top/scripts/build-kernel.sh"
+	echo "recipe=$recipe"
 } | sha256sum | cut -c1-16)
 out=$cache/kernel-$key
 
