@@ -35,7 +35,9 @@ struct pci_bar {
 };
 
 struct pci_dev_ops {
-	/* Config space beyond what the bus emulates (header, BARs, command).
+	/* Config space beyond what the bus emulates: offsets 0x40 and up
+	 * (the type 0 header, 0x00-0x3F, is always served from cfg[] by the
+	 * bus, BARs and command register included; fill cfg[] at init).
 	 * NULL = read/write the cfg[] array with the wmask[] rules. */
 	void (*cfg_read)(struct pci_dev *d, uint32_t off, void *data, unsigned len);
 	void (*cfg_write)(struct pci_dev *d, uint32_t off, const void *data, unsigned len);
