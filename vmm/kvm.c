@@ -475,14 +475,18 @@ static int vcpu_set_msrs(struct vcpu *v)
 	static const struct { uint32_t index; uint64_t data; } init[] = {
 		{ 0x1a0, 1 },			/* IA32_MISC_ENABLE: fast strings */
 		{ 0x2ff, (1u << 11) | 6 },	/* MTRR default type: enabled, WB */
+		/* Every vCPU writes TSC = 0 at creation: KVM treats writes of
+		 * the same value close together as one synchronised TSC, so
+		 * the guest does not find its TSCs out of step. */
+		{ 0x10, 0 },
 	};
-	struct kvm_msrs *m = calloc(1, sizeof(*m) + 2 * sizeof(m->entries[0]));
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + 3 * sizeof(m->entries[0]));
 	int ret = 0;
 
 	if (!m)
 		return -ENOMEM;
-	m->nmsrs = 2;
-	for (int i = 0; i < 2; i++) {
+	m->nmsrs = 3;
+	for (int i = 0; i < 3; i++) {
 		m->entries[i].index = init[i].index;
 		m->entries[i].data = init[i].data;
 	}

@@ -119,8 +119,13 @@ static int load_guest(const struct vmm_config *c)
 int main(int argc, char **argv)
 {
 	struct vmm_config c;
+	char **argv_copy = calloc(argc + 1, sizeof(char *));
 	int ret;
 
+	/* Parsing splits option values in place; a reboot re-executes the
+	 * original command line. */
+	for (int i = 0; argv_copy && i < argc; i++)
+		argv_copy[i] = strdup(argv[i]);
 	switch (cli_parse(argc, argv, &c)) {
 	case CLI_EXIT:
 		return 0;
@@ -165,7 +170,7 @@ int main(int argc, char **argv)
 		 * image, every device and KVM object reset by construction.
 		 * Disk contents live in the host files and survive. */
 		fflush(NULL);
-		execv("/proc/self/exe", argv);
+		execv("/proc/self/exe", argv_copy);
 		fprintf(stderr, "vmm: reboot: cannot re-execute: %s\n", strerror(errno));
 		return 1;
 	default:
