@@ -7,4 +7,5 @@ void devices_print_stats(FILE *f)
 {
 	if (the_viommu)
 		viommu_print_stats(f);
+	vfio_print_stats(f);
 }

@@ -53,6 +53,8 @@ void viommu_print_stats(FILE *f);
 
 /* VFIO cdev passthrough (vmm/vfio.c). */
 int vfio_device_create(const char *path, bool iommu);
+/* Counters of the passthrough devices and the iommufd backend. */
+void vfio_print_stats(FILE *f);
 
 /* Counters of every device that keeps them (--stats, and at exit). */
 void devices_print_stats(FILE *f);
