@@ -1,0 +1,35 @@
+# needs: qemu
+# Passthrough benchmark (scripts/bench-passthrough.sh runs it; test.sh does
+# not): 16384 x 4 KiB O_DIRECT reads of the passthrough NVMe in L2, under our
+# VMM without and with the virtio-iommu (guest strict mode), and under QEMU
+# (legacy VFIO group) the same two ways when /bin/qemu is there. One vCPU,
+# 256 MiB each. Prints "BENCH: <config> <seconds>" lines.
+. /scenarios/lib.sh
+. /scenarios/passthrough-lib.sh
+nvme_find
+cl="console=ttyS0 scenario=bench-passthrough"
+result() {	# result CONFIG LOG
+	s=$(sed -n 's/.*L2-BENCH: \([0-9.]*\) s.*/\1/p' "$2" | tail -1)
+	echo "BENCH: $1 ${s:-failed}"
+}
+for i in 1 2; do
+	run_l2 /tmp/b-ours.log 1200 bench-passthrough --cpus 1 --memory 256M \
+		--device path=/dev/vfio/devices/vfio0
+	result ours-no-viommu /tmp/b-ours.log
+	L2_CMDLINE_EXTRA="iommu.strict=1" run_l2 /tmp/b-ours-iommu.log 1200 bench-passthrough \
+		--cpus 1 --memory 256M --iommu --stats --device path=/dev/vfio/devices/vfio0,iommu=on
+	result ours-viommu-strict /tmp/b-ours-iommu.log
+	grep '^virtio-iommu' /tmp/b-ours-iommu.log
+	if [ -x /bin/qemu ]; then
+		timeout 1200 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot \
+			-kernel "$KERNEL" -initrd "$L2INITRD" -append "$cl" \
+			-device vfio-pci,host="$NVME_BDF" </dev/null >/tmp/b-qemu.log 2>&1
+		result qemu-no-viommu /tmp/b-qemu.log
+		timeout 1200 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot \
+			-kernel "$KERNEL" -initrd "$L2INITRD" -append "$cl iommu.strict=1" \
+			-device virtio-iommu-pci -device vfio-pci,host="$NVME_BDF" \
+			</dev/null >/tmp/b-qemu-iommu.log 2>&1
+		result qemu-viommu-strict /tmp/b-qemu-iommu.log
+		grep -q L2-BENCH /tmp/b-qemu-iommu.log || tail -20 /tmp/b-qemu-iommu.log
+	fi
+done

@@ -1,0 +1,61 @@
+# VFIO passthrough of L1's NVMe behind our virtio-iommu (iommu=on), guest in
+# strict mode: the guest's own IOMMU driver maps and unmaps every DMA of
+# its nvme driver, each MAP one IOMMU_IOAS_MAP on the domain's IOAS. Data
+# round-trips both ways (L1 -> L2 -> L1), the --stats counters show guest
+# MAPs == IOAS_MAP calls, and a second VMM asking for the same device while
+# the first holds it is refused with a clear message.
+. /scenarios/lib.sh
+. /scenarios/passthrough-lib.sh
+
+nvme_find
+echo "L1: NVMe at $NVME_BDF"
+nvme_rebind nvme
+check "L1 nvme driver sees the disk" wait_for "[ -b /dev/nvme0n1 ]" 60
+dd if=/dev/urandom of=/tmp/l1pat bs=1M count=2 2>/dev/null
+dd if=/tmp/l1pat of=/dev/nvme0n1 bs=1M seek=8 conv=fsync 2>/dev/null
+l1w=$(md5sum </tmp/l1pat | cut -d' ' -f1)
+nvme_rebind vfio-pci
+check "device back on vfio-pci" wait_for "[ -e /dev/vfio/devices/vfio0 ]" 30
+
+export L2_CMDLINE_EXTRA="iommu.strict=1"
+rm -f /tmp/pti.rc
+( run_l2 /tmp/pti.log 900 passthrough-iommu --cpus 2 --memory 256M --iommu --stats \
+	--device path=/dev/vfio/devices/vfio0,iommu=on; echo $? >/tmp/pti.rc ) &
+check "L2 booted" wait_for "grep -q L2-INIT-MARKER /tmp/pti.log" 300
+
+# A second VMM wanting the device while the first holds it.
+timeout 120 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+	--device path=/dev/vfio/devices/vfio0 </dev/null >/tmp/busy.log 2>&1
+rc=$?
+sed 's/^/  busy| /' /tmp/busy.log
+check "second VMM on the same device: exit 2" [ $rc -eq 2 ]
+check "second VMM on the same device: says it is busy" \
+	grep -q -- "--device path=/dev/vfio/devices/vfio0: the device is busy" /tmp/busy.log
+
+wait_for "[ -s /tmp/pti.rc ]" 900
+check "vmm exits 0" [ "$(cat /tmp/pti.rc)" = 0 ]
+check "nvme driver bound in L2" grep -q "L2-NVME: ready" /tmp/pti.log
+check "the NVMe is behind the virtio-iommu in L2" grep -q "L2-NVME-IOMMU: virtio" /tmp/pti.log
+r1=$(sed -n 's/.*L2-READ-L1-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pti.log | head -1)
+w2=$(sed -n 's/.*L2-WRITE-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pti.log | head -1)
+r2=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pti.log | head -1)
+echo "L1 wrote $l1w, L2 read $r1; L2 wrote $w2, read back (O_DIRECT) $r2"
+check "L2 reads what L1 wrote" [ -n "$r1" -a "$r1" = "$l1w" ]
+check "L2 reads its own pattern back" [ -n "$w2" -a "$w2" = "$r2" ]
+
+maps=$(sed -n 's/^virtio-iommu: requests:.* map \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
+unmaps=$(sed -n 's/^virtio-iommu: requests:.* unmap \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
+ioas_map=$(sed -n 's/.*-> IOAS_MAP \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
+ioas_unmap=$(sed -n 's/.*-> IOAS_UNMAP \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
+echo "guest MAP $maps -> IOAS_MAP $ioas_map; guest UNMAP $unmaps -> IOAS_UNMAP $ioas_unmap"
+check "guest MAPs reached iommufd (> 0)" [ "${ioas_map:-0}" -gt 0 ]
+check "guest MAPs == IOAS_MAP calls" [ -n "$maps" -a "$maps" = "$ioas_map" ]
+check "guest UNMAPs == IOAS_UNMAP calls" [ -n "$unmaps" -a "$unmaps" = "$ioas_unmap" ]
+
+nvme_rebind nvme
+check "L1 takes the device back" wait_for "[ -b /dev/nvme0n1 ]" 60
+h=$(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
+echo "L1 reads $h"
+check "L1 reads what L2 wrote" [ "$h" = "$w2" ]
+nvme_rebind vfio-pci
+finish

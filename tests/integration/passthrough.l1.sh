@@ -1,0 +1,55 @@
+# VFIO passthrough of L1's NVMe to L2, no vIOMMU (DMA through one identity
+# IOAS). Data goes both ways: L1 writes a pattern through its own nvme
+# driver before handing the device to vfio-pci, L2 reads it; L2 writes its
+# own pattern, reboots (the VMM re-executes and resets the device), checks
+# it again and powers off; L1 takes the device back and reads L2's pattern.
+# Bad input: a path that is not a VFIO cdev.
+. /scenarios/lib.sh
+. /scenarios/passthrough-lib.sh
+
+nvme_find
+echo "L1: NVMe at $NVME_BDF"
+nvme_rebind nvme
+check "L1 nvme driver sees the disk" wait_for "[ -b /dev/nvme0n1 ]" 60
+dd if=/dev/urandom of=/tmp/l1pat bs=1M count=2 2>/dev/null
+dd if=/tmp/l1pat of=/dev/nvme0n1 bs=1M seek=8 conv=fsync 2>/dev/null
+l1w=$(md5sum </tmp/l1pat | cut -d' ' -f1)
+nvme_rebind vfio-pci
+check "device back on vfio-pci" wait_for "[ -e /dev/vfio/devices/vfio0 ]" 30
+
+# Bad input: /dev/null is not a VFIO device.
+timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+	--device path=/dev/null </dev/null >/tmp/bad.log 2>&1
+rc=$?
+sed 's/^/  bad| /' /tmp/bad.log
+check "--device path=/dev/null: exit 2" [ $rc -eq 2 ]
+check "--device path=/dev/null: one clear message" \
+	grep -q -- "--device path=/dev/null: not a VFIO device cdev" /tmp/bad.log
+timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+	--device path=/dev/vfio/devices/nonexistent </dev/null >/tmp/bad2.log 2>&1
+rc=$?
+sed 's/^/  bad| /' /tmp/bad2.log
+check "--device path=<missing>: exit 2 with a message" \
+	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/nonexistent: cannot open' /tmp/bad2.log"
+
+run_l2 /tmp/pt.log 900 passthrough --cpus 2 --memory 256M --stats \
+	--device path=/dev/vfio/devices/vfio0
+rc=$?
+check "vmm exits 0 after reboot + poweroff" [ $rc -eq 0 ]
+check "guest rebooted (two boots seen)" [ "$(grep -c L2-INIT-MARKER /tmp/pt.log)" -eq 2 ]
+check "nvme driver bound in L2 (both boots)" [ "$(grep -c 'L2-NVME: ready' /tmp/pt.log)" -eq 2 ]
+r1=$(sed -n 's/.*L2-READ-L1-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt.log | head -1)
+w2=$(sed -n 's/.*L2-WRITE-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt.log | head -1)
+r2=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt.log | head -1)
+echo "L1 wrote $l1w, L2 read $r1; L2 wrote $w2, L2 read after reboot $r2"
+check "L2 reads what L1 wrote" [ -n "$r1" -a "$r1" = "$l1w" ]
+check "L2 wrote a pattern" [ -n "$w2" ]
+check "L2 reads its pattern back after reboot" [ "$w2" = "$r2" ]
+
+nvme_rebind nvme
+check "L1 takes the device back" wait_for "[ -b /dev/nvme0n1 ]" 60
+h=$(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
+echo "L1 reads $h"
+check "L1 reads what L2 wrote" [ "$h" = "$w2" ]
+nvme_rebind vfio-pci
+finish

@@ -1,0 +1,18 @@
+# The passthrough NVMe in L2. First boot: read L1's pattern (2 MiB at 8 MiB),
+# write our own (4 MiB at 16 MiB) and a tag (at 15 MiB), reboot. Second
+# boot: read our pattern back, power off.
+i=0
+while [ ! -b /dev/nvme0n1 ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+[ -b /dev/nvme0n1 ] || { echo "L2-NVME: missing"; ls /sys/bus/pci/devices; exit 1; }
+echo "L2-NVME: ready"
+if [ "$(dd if=/dev/nvme0n1 bs=1M skip=15 count=1 2>/dev/null | head -c 16)" = "LEANVMM-PT-TAG!!" ]; then
+	echo "L2-READ-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)"
+	exit 0
+fi
+echo "L2-READ-L1-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=8 count=2 2>/dev/null | md5sum | cut -d' ' -f1)"
+dd if=/dev/urandom of=/tmp/pat bs=1M count=4 2>/dev/null
+dd if=/tmp/pat of=/dev/nvme0n1 bs=1M seek=16 conv=fsync 2>/dev/null
+printf 'LEANVMM-PT-TAG!!' | dd of=/dev/nvme0n1 bs=1M seek=15 conv=fsync 2>/dev/null
+echo "L2-WRITE-MD5: $(md5sum </tmp/pat | cut -d' ' -f1)"
+sync
+reboot -f
