@@ -47,7 +47,7 @@ timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
 	-M q35,kernel-irqchip=split -device intel-iommu,intremap=on \
 	-nographic -no-reboot -serial stdio -monitor none -display none \
 	-kernel "$kdir/bzImage" -initrd "$img" \
-	-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4" \
+	-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1" \
 	-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \
 	-device nvme,drive=nvm0,serial=leanvmm0 \
 	-netdev user,id=n0,restrict=on -device e1000e,netdev=n0 \
