@@ -30,6 +30,7 @@ done
 
 kdir=$("$top/scripts/build-kernel.sh" | tail -1)
 make -s -C "$top" >/dev/null
+"$top/scripts/build-selftests.sh" >/dev/null
 "$top/scripts/build-images.sh" $with_qemu >/dev/null
 img=$top/build/images/l1.cpio
 [ -n "$with_qemu" ] && img=$top/build/images/l1-qemu.cpio
