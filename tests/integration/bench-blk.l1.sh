@@ -1,0 +1,43 @@
+# needs: qemu
+# 16384 x 4 KiB O_DIRECT reads of a 64 MiB virtio-blk disk in L2 (dd), ours
+# and QEMU 7.2, without and with a virtio-iommu (strict and lazy), in one L1.
+# The disk file sits on L1's tmpfs (no O_DIRECT there): both VMMs read it
+# through L1's page cache, so the figures compare the virtio and IOMMU paths.
+. /scenarios/lib.sh
+truncate -s 64M /tmp/bench.img
+L2B="console=ttyS0 scenario=bench-blk"
+
+one() {	# one NAME CMDLINE_EXTRA COMMAND...
+	name=$1 extra=$2
+	shift 2
+	timeout 600 "$@" </dev/null >/tmp/b-$name.log 2>&1
+	ms=$(sed -n 's/.*L2-DD-MS: \([0-9]*\).*/\1/p' /tmp/b-$name.log | tail -1)
+	echo "BENCH blk $name: ms=${ms:-none}" | tee -a /tmp/bench-results
+	[ -n "$ms" ] || tail -20 /tmp/b-$name.log
+}
+ours() {
+	n=$1 x=$2
+	shift 2
+	one "$n" "$x" vmm --kernel $KERNEL --initramfs $L2INITRD --cmdline "$L2B $x" --memory 256M --serial tty "$@"
+}
+qemu_run() {
+	n=$1 x=$2
+	shift 2
+	one "$n" "$x" qemu -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
+		-kernel $KERNEL -initrd $L2INITRD -append "$L2B $x" "$@"
+}
+: >/tmp/bench-results
+for round in 1 2; do
+	ours ours-noiommu "" --disk path=/tmp/bench.img,direct=off
+	ours ours-strict "iommu.strict=1" --iommu --disk path=/tmp/bench.img,direct=off,iommu=on
+	ours ours-lazy "iommu.strict=0" --iommu --disk path=/tmp/bench.img,direct=off,iommu=on
+	qemu_run qemu-noiommu "" -M pc -drive file=/tmp/bench.img,if=virtio,format=raw,cache=writeback
+	qemu_run qemu-strict "iommu.strict=1" -M q35 -device virtio-iommu-pci \
+		-drive file=/tmp/bench.img,if=none,id=d0,format=raw,cache=writeback \
+		-device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on
+	qemu_run qemu-lazy "iommu.strict=0" -M q35 -device virtio-iommu-pci \
+		-drive file=/tmp/bench.img,if=none,id=d0,format=raw,cache=writeback \
+		-device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on
+done
+check "every configuration measured" [ "$(grep -c 'ms=none' /tmp/bench-results)" -eq 0 ]
+finish

@@ -1,0 +1,2 @@
+# Nothing to do: the marker is the measurement.
+true
