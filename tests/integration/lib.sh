@@ -31,11 +31,11 @@ finish() {
 run_l2() {
 	log=$1 t=$2 sc=$3
 	shift 3
-	timeout "$t" vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
+	# Stream L2's console as it comes (prefixed), keep it in LOG.
+	( timeout "$t" vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
 		--cmdline "console=ttyS0 scenario=$sc $L2_CMDLINE_EXTRA" \
-		--serial tty "$@" </dev/null >"$log" 2>&1
-	rc=$?
-	sed 's/^/  L2| /' "$log"
+		--serial tty "$@" </dev/null 2>&1; echo $? >/tmp/run_l2.rc ) | tee "$log" | sed 's/^/  L2| /'
+	rc=$(cat /tmp/run_l2.rc)
 	return $rc
 }
 
