@@ -4,10 +4,11 @@
 # from kernel-patches/. Counts the kselftest TAP results of both programs
 # and ends with "N passed, N failed".
 #
-# Known failures: tests that also fail on the unpatched kernel, because the
-# Debian tree's selftests were updated by a stable backport beyond what its
-# 6.12 kernel does. They are listed, still counted as failed, but do not
-# make the scenario fail on their own.
+# Known failures (xfail): tests that fail the same way on the unpatched
+# Debian kernel (the auto-IOVA alignment the test expects is not what this
+# 6.12 kernel does). They are printed loudly, by name, and counted in an
+# "xfail" tally of their own rather than as failures; any other failure
+# fails the scenario.
 KNOWN_FAIL="area_auto_iova"
 
 echo "L1: kernel $(uname -r)"
@@ -53,6 +54,7 @@ for t in $(grep -E '^not ok ' "$tap" | awk '{print $4}'); do
 	fi
 done
 [ "$(wc -l <"$tap")" -gt 0 ] || unexpected=1
-echo "$skipped skipped, $unexpected unexpected failures"
-echo "$passed passed, $failed failed"
+known=$((failed - unexpected))
+echo "$skipped skipped; XFAIL: $known known failures of the unpatched kernel (listed above)"
+echo "$passed passed, $unexpected failed"
 [ $unexpected -eq 0 ]
