@@ -5,7 +5,7 @@ truncate -s 16M /tmp/disk.img
 truncate -s 1M /tmp/ro.img
 echo "read-only-disk-content" | dd of=/tmp/ro.img conv=notrunc 2>/dev/null
 # L1's /tmp is tmpfs, where O_DIRECT is refused: direct=off says so.
-run_l2 /tmp/blk.log 400 blk --cpus 2 --memory 256M \
+run_l2 /tmp/blk.log 400 blk --cpus 1 --memory 256M \
 	--disk path=/tmp/disk.img,direct=off --disk path=/tmp/ro.img,readonly=on,direct=off
 rc=$?
 w=$(sed -n 's/.*L2-WRITE-MD5: \([0-9a-f]*\).*/\1/p' /tmp/blk.log | head -1)

@@ -1,7 +1,7 @@
 # virtio-net on a tap: L2 and L1 ping each other across it, and the
 # virtio-console carries a line from L2 to a host file.
 . /scenarios/lib.sh
-( run_l2 /tmp/net.log 300 net --cpus 2 --memory 256M --net tap=vmtap0 \
+( run_l2 /tmp/net.log 300 net --cpus 1 --memory 256M --net tap=vmtap0 \
 	--console file=/tmp/hvc.log; echo $? >/tmp/net.rc ) &
 check "tap interface created by the VMM" wait_for "[ -e /sys/class/net/vmtap0 ]" 120
 ip addr add 192.168.77.1/24 dev vmtap0

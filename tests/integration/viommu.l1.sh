@@ -11,7 +11,7 @@ for mode in strict lazy bypass; do
 	esac
 	rm -f /tmp/vdisk.img
 	truncate -s 16M /tmp/vdisk.img
-	run_l2 /tmp/viommu-$mode.log 400 viommu --cpus 2 --memory 256M --iommu --stats \
+	run_l2 /tmp/viommu-$mode.log 400 viommu --cpus 1 --memory 256M --iommu --stats \
 		--disk path=/tmp/vdisk.img,direct=off,iommu=on
 	rc=$?
 	log=/tmp/viommu-$mode.log
