@@ -4,6 +4,9 @@
 # IOMMUFD_EXPECT_VIOMMU=1 in the environment if the kernel carries vIOMMU.
 echo "L1: kernel $(uname -r), /dev/iommu: $(ls -l /dev/iommu 2>&1)"
 ls /dev/vfio/devices 2>/dev/null | sed 's/^/L1: vfio cdev: /'
+# The runner's kernel carries kernel-patches/ (vIOMMU, vDEVICE, vEVENTQ):
+# the feature probe must find them.
+export IOMMUFD_EXPECT_VIOMMU=1
 timeout 240 iommufd_test
 rc=$?
 echo "iommufd_test exit status $rc"
