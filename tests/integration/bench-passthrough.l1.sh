@@ -16,8 +16,10 @@ for i in 1 2; do
 	run_l2 /tmp/b-ours.log 1200 bench-passthrough --cpus 1 --memory 256M \
 		--device path=/dev/vfio/devices/vfio0
 	result ours-no-viommu /tmp/b-ours.log
-	L2_CMDLINE_EXTRA="iommu.strict=1" run_l2 /tmp/b-ours-iommu.log 1200 bench-passthrough \
+	L2_CMDLINE_EXTRA="iommu.strict=1"
+	run_l2 /tmp/b-ours-iommu.log 1200 bench-passthrough \
 		--cpus 1 --memory 256M --iommu --stats --device path=/dev/vfio/devices/vfio0,iommu=on
+	L2_CMDLINE_EXTRA=
 	result ours-viommu-strict /tmp/b-ours-iommu.log
 	grep '^virtio-iommu' /tmp/b-ours-iommu.log
 	if [ -x /bin/qemu ]; then

@@ -19,7 +19,7 @@ check "device back on vfio-pci" wait_for "[ -e /dev/vfio/devices/vfio0 ]" 30
 
 export L2_CMDLINE_EXTRA="iommu.strict=1"
 rm -f /tmp/pti.rc
-( run_l2 /tmp/pti.log 900 passthrough-iommu --cpus 2 --memory 256M --iommu --stats \
+( run_l2 /tmp/pti.log 900 passthrough-iommu --cpus 1 --memory 256M --iommu --stats \
 	--device path=/dev/vfio/devices/vfio0,iommu=on; echo $? >/tmp/pti.rc ) &
 check "L2 booted" wait_for "grep -q L2-INIT-MARKER /tmp/pti.log" 300
 

@@ -32,7 +32,7 @@ sed 's/^/  bad| /' /tmp/bad2.log
 check "--device path=<missing>: exit 2 with a message" \
 	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/nonexistent: cannot open' /tmp/bad2.log"
 
-run_l2 /tmp/pt.log 900 passthrough --cpus 2 --memory 256M --stats \
+run_l2 /tmp/pt.log 900 passthrough --cpus 1 --memory 256M --stats \
 	--device path=/dev/vfio/devices/vfio0
 rc=$?
 check "vmm exits 0 after reboot + poweroff" [ $rc -eq 0 ]
