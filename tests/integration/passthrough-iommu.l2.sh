@@ -17,3 +17,17 @@ dd if=/dev/urandom of=/tmp/pat bs=1M count=4 2>/dev/null
 dd if=/tmp/pat of=/dev/nvme0n1 bs=1M seek=16 oflag=direct conv=fsync 2>/dev/null
 echo "L2-WRITE-MD5: $(md5sum </tmp/pat | cut -d' ' -f1)"
 echo "L2-READ-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)"
+# Timer health (the runner's L2 has lost its LAPIC timer before): local
+# timer interrupts before and after a 1 s sleep, and the NVMe's vectors.
+echo "L2-LOC: $(grep LOC: /proc/interrupts | tr -s ' ')"
+sleep 1
+echo "L2-LOC: $(grep LOC: /proc/interrupts | tr -s ' ') (after sleep 1)"
+grep nvme /proc/interrupts | tr -s ' ' | sed 's/^/L2-IRQ: /'
+# Hand the controller back before powering off: Linux resets virtio devices
+# at shutdown, the virtio-iommu (probed first) before the NVMe, and a reset
+# IOMMU blocks DMA, so the nvme driver's shutdown commands would wait for
+# completions that cannot arrive. Unbinding shuts it down cleanly now.
+for d in /sys/bus/pci/drivers/nvme/0000:*; do
+	[ -e "$d" ] && echo "$(basename "$d")" >/sys/bus/pci/drivers/nvme/unbind
+done
+echo "L2-NVME: unbound"
