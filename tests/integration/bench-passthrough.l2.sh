@@ -6,3 +6,8 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 dd if=/dev/nvme0n1 of=/dev/null bs=4k count=16384 iflag=direct 2>/dev/null
 t1=$(cut -d' ' -f1 /proc/uptime)
 echo "L2-BENCH: $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s"
+# Shut the controller down while its IOMMU still works (see
+# passthrough-iommu.l2.sh).
+for d in /sys/bus/pci/drivers/nvme/0000:*; do
+	[ -e "$d" ] && echo "$(basename "$d")" >/sys/bus/pci/drivers/nvme/unbind
+done
