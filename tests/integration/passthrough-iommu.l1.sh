@@ -35,7 +35,10 @@ check "second VMM on the same device: says it is busy" \
 wait_for "[ -s /tmp/pti.rc ]" 900
 check "vmm exits 0" [ "$(cat /tmp/pti.rc)" = 0 ]
 check "nvme driver bound in L2" grep -q "L2-NVME: ready" /tmp/pti.log
-check "the NVMe is behind the virtio-iommu in L2" grep -q "L2-NVME-IOMMU: virtio" /tmp/pti.log
+# L2 names the NVMe's IOMMU (the virtio-iommu's PCI function) and its
+# group's domain type: DMA (translated, strict), not identity or DMA-FQ.
+check "the NVMe is behind the virtio-iommu in L2, strict DMA domain" \
+	sh -c "grep L2-NVME-IOMMU: /tmp/pti.log | tr -d '\r' | grep -q ' type DMA\$'"
 r1=$(sed -n 's/.*L2-READ-L1-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pti.log | head -1)
 w2=$(sed -n 's/.*L2-WRITE-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pti.log | head -1)
 r2=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pti.log | head -1)
