@@ -23,11 +23,11 @@ for i in 1 2; do
 	result ours-viommu-strict /tmp/b-ours-iommu.log
 	grep '^virtio-iommu' /tmp/b-ours-iommu.log
 	if [ -x /bin/qemu ]; then
-		timeout 1200 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot \
+		timeout 1200 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot -nodefaults -serial stdio \
 			-kernel "$KERNEL" -initrd "$L2INITRD" -append "$cl" \
 			-device vfio-pci,host="$NVME_BDF" </dev/null >/tmp/b-qemu.log 2>&1
 		result qemu-no-viommu /tmp/b-qemu.log
-		timeout 1200 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot \
+		timeout 1200 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot -nodefaults -serial stdio \
 			-kernel "$KERNEL" -initrd "$L2INITRD" -append "$cl iommu.strict=1" \
 			-device virtio-iommu-pci -device vfio-pci,host="$NVME_BDF" \
 			</dev/null >/tmp/b-qemu-iommu.log 2>&1
