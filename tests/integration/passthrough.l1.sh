@@ -46,6 +46,18 @@ check "L2 reads what L1 wrote" [ -n "$r1" -a "$r1" = "$l1w" ]
 check "L2 wrote a pattern" [ -n "$w2" ]
 check "L2 reads its pattern back after reboot" [ "$w2" = "$r2" ]
 
+# INTx: with pci=nomsi the guest's nvme driver falls back to the legacy
+# interrupt (eventfd + KVM resample irqfd on the slot's GSI).
+L2_CMDLINE_EXTRA="pci=nomsi"
+run_l2 /tmp/pt-intx.log 600 passthrough --cpus 1 --memory 256M \
+	--device path=/dev/vfio/devices/vfio0
+rc=$?
+L2_CMDLINE_EXTRA=
+check "INTx: vmm exits 0" [ $rc -eq 0 ]
+check "INTx: nvme uses the IO-APIC line" grep -q "L2-IRQ: .*IO-APIC.*nvme" /tmp/pt-intx.log
+r3=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt-intx.log | head -1)
+check "INTx: L2 reads the pattern" [ -n "$r3" -a "$r3" = "$w2" ]
+
 nvme_rebind nvme
 check "L1 takes the device back" wait_for "[ -b /dev/nvme0n1 ]" 60
 h=$(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
