@@ -22,6 +22,13 @@
  * - The physical command register gets memory, I/O and bus-master enable at
  *   creation (the bus emulates the guest's view of it; BAR decoding is
  *   ours).
+ * - Behind the virtio-iommu, each endpoint also gets a vDEVICE on a host
+ *   vIOMMU whose virt_id is its endpoint ID (the BDF the VIOT names), when
+ *   the kernel has vIOMMU/vDEVICE and the host IOMMU can allocate the
+ *   nesting-parent HWPT the vIOMMU sits on; events the host IOMMU reports
+ *   on the vIOMMU's vEVENTQ become virtio-iommu fault events
+ *   (devices/virtio-iommu/vdevice.c). Otherwise one line says why and DMA
+ *   goes by the IOAS path alone, which it does in either case.
  * - The device is reset at creation; a guest reboot re-executes the VMM,
  *   which opens and resets it again. */
 #include <errno.h>
@@ -31,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -40,8 +48,10 @@
 #include <linux/vfio.h>
 #include "backend-iommufd.h"
 #include "devices.h"
+#include "evloop.h"
 #include "iommufd.h"
 #include "pci.h"
+#include "vdevice.h"
 #include "vfio.h"
 #include "viommu.h"
 #include "vm.h"
@@ -235,6 +245,64 @@ static const struct viommu_iommufd_ops host_ops = {
 	.identity_ioas = get_identity_ioas,
 	.blocking_ioas = get_blocking_ioas,
 };
+
+/* ---- the host vIOMMU: a vDEVICE per endpoint behind the virtio-iommu ---- */
+
+static struct viommu_hw *host_viommu;
+static bool host_viommu_failed;
+
+static void host_viommu_events(void *opaque, uint32_t events)
+{
+	int r = viommu_hw_process_events(opaque);
+	if (r < 0 && r != -EAGAIN) {
+		fprintf(stderr, "vmm: virtio-iommu: reading the host vEVENTQ: %s; no more host "
+			"faults are forwarded\n", strerror(-r));
+		evloop_del(viommu_hw_event_fd(opaque));
+	}
+}
+
+/* Give vd (endpoint ID `endpoint`) a vDEVICE; the first call creates the
+ * vIOMMU on a nesting-parent HWPT of the identity IOAS. A kernel without
+ * the objects is reported by viommu_hw_create() itself; a host IOMMU that
+ * cannot be a nesting parent (QEMU's emulated VT-d, for one) is reported
+ * here, once. Neither stops the device: its DMA never depends on this. */
+static void host_viommu_add(struct vfio_dev *vd, uint32_t endpoint)
+{
+	struct iommufd_features f;
+	uint32_t ioas;
+	int r;
+
+	if (host_viommu_failed)
+		return;
+	if (!host_viommu) {
+		r = get_identity_ioas(NULL, &ioas);
+		if (!r)
+			r = viommu_hw_create(&host_viommu, ictx, the_viommu, vd->dev_id, ioas,
+					     IOMMU_VIOMMU_TYPE_DEFAULT);
+		if (r) {
+			host_viommu_failed = true;
+			if (r != -EOPNOTSUPP ||
+			    (!iommufd_probe_features(ictx, &f) && f.viommu && f.vdevice))
+				fprintf(stderr, "vmm: virtio-iommu: %s: the host IOMMU cannot back a "
+					"vIOMMU (%s); using the IOAS path, host faults are not "
+					"forwarded\n", vd->name, iommufd_last_error());
+			return;
+		}
+		int fd = viommu_hw_event_fd(host_viommu);
+		if (fd >= 0 && (r = evloop_add(fd, EPOLLIN, host_viommu_events, host_viommu)))
+			fprintf(stderr, "vmm: virtio-iommu: host vEVENTQ not polled: %s\n",
+				strerror(-r));
+	}
+	r = viommu_hw_add_endpoint(host_viommu, vd->dev_id, endpoint);
+	if (r)
+		fprintf(stderr, "vmm: virtio-iommu: %s: no vDEVICE for endpoint %#x: %s\n", vd->name,
+			endpoint, strerror(-r));
+	else
+		fprintf(stderr, "vmm: virtio-iommu: %s: vDEVICE %u (virt_id %#x) on host vIOMMU "
+			"%u%s\n", vd->name, viommu_hw_vdevice_id(host_viommu, endpoint), endpoint,
+			viommu_hw_viommu_id(host_viommu),
+			viommu_hw_event_fd(host_viommu) >= 0 ? ", faults forwarded" : "");
+}
 
 /* ---- small helpers ---- */
 
@@ -1073,6 +1141,7 @@ int vfio_device_create(const char *path, bool iommu)
 			FAIL("cannot put it behind the virtio-iommu: %s", strerror(-r));
 			return r;
 		}
+		host_viommu_add(vd, d->devfn);
 	}
 	devices[n_devices++] = vd;
 	fprintf(stderr, "vmm: %s: %04x:%04x at 00:%02x.0%s, %u MSI-X vectors%s%s\n", vd->name,

@@ -55,6 +55,19 @@ check "guest MAPs reached iommufd (> 0)" [ "${ioas_map:-0}" -gt 0 ]
 check "guest MAPs == IOAS_MAP calls" [ -n "$maps" -a "$maps" = "$ioas_map" ]
 check "guest UNMAPs == IOAS_UNMAP calls" [ -n "$unmaps" -a "$unmaps" = "$ioas_unmap" ]
 
+# The host vIOMMU (kernel-patches/): each endpoint behind the virtio-iommu
+# gets a vDEVICE named by its endpoint ID, or, where the host IOMMU cannot
+# allocate the nesting-parent HWPT a vIOMMU sits on (QEMU 7.2's emulated
+# VT-d in this L1 cannot), one line says so and DMA goes by the IOAS path
+# (as the data checks above show). This L1's kernel carries the series, so
+# "kernel has no vIOMMU" would be wrong here.
+grep -E "vDEVICE|vIOMMU" /tmp/pti.log | sed 's/^/  vIOMMU| /'
+check "host vIOMMU: the kernel's objects are found" \
+	sh -c '! grep -q "kernel has no iommufd vIOMMU" /tmp/pti.log'
+check "host vIOMMU: a vDEVICE for the NVMe's endpoint, or one line saying why not" \
+	sh -c '[ "$(grep -c "vDEVICE [0-9]* (virt_id 0x" /tmp/pti.log)" = 1 ] ||
+	       [ "$(grep -c "the host IOMMU cannot back a vIOMMU" /tmp/pti.log)" = 1 ]'
+
 nvme_rebind nvme
 check "L1 takes the device back" wait_for "[ -b /dev/nvme0n1 ]" 60
 h=$(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
