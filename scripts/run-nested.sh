@@ -41,12 +41,18 @@ trap 'rm -rf "$work"' EXIT
 truncate -s 64M "$work/nvme.img"
 [ -n "$log" ] || log=$work/console.log
 
+# RUNNER_MONITOR=PATH: L1's QEMU monitor on a unix socket (debugging a
+# stuck L1: socat - unix-connect:PATH, then "info registers", "info lapic").
+monitor=none
+[ -n "${RUNNER_MONITOR:-}" ] && monitor=unix:$RUNNER_MONITOR,server,nowait
+
 start=$(date +%s)
 set +e
 timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp 1 -m 3072 \
-	-M q35,kernel-irqchip=split -device intel-iommu,intremap=on \
-	-nographic -no-reboot -serial stdio -monitor none -display none \
+	-M q35,kernel-irqchip=split,hpet=off -device intel-iommu,intremap=on \
+	-nographic -no-reboot -serial stdio -display none \
+	-monitor "$monitor" \
 	-kernel "$kdir/bzImage" -initrd "$img" \
 	-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1" \
 	-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \

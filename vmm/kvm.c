@@ -264,8 +264,63 @@ static void dump_regs(struct vcpu *v)
 		v->id, r.rip, r.rsp, s.cr0, s.cr3, s.cr4, s.efer);
 }
 
+/* ---- VMM_DEBUG_STALL=SECONDS: a debugging aid for guests that stop
+ * making progress. Every SECONDS a thread kicks the vCPUs out of KVM_RUN
+ * and each prints its registers, pending events and local APIC state. ---- */
+
+static volatile int dump_gen;
+
+static uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off)
+{
+	uint32_t v;
+	memcpy(&v, l->regs + off, 4);
+	return v;
+}
+
+static void dump_stall(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_lapic_state l;
+	struct kvm_vcpu_events ev;
+	struct kvm_mp_state mp;
+	struct { struct kvm_msrs h; struct kvm_msr_entry e[2]; } m = {
+		.h.nmsrs = 2, .e = { { .index = 0x10 }, { .index = 0x6e0 } } };
+	char irr[8 * 9 + 1] = "", isr[8 * 9 + 1] = "";
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_LAPIC, &l) < 0 ||
+	    ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 || ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0 ||
+	    ioctl(v->fd, KVM_GET_MSRS, &m) < 2)
+		return;
+	for (int i = 7; i >= 0; i--) {
+		snprintf(irr + strlen(irr), 10, "%08x", lapic_reg(&l, 0x200 + i * 16));
+		snprintf(isr + strlen(isr), 10, "%08x", lapic_reg(&l, 0x100 + i * 16));
+	}
+	fprintf(stderr, "vmm: stall-dump vcpu%u rip=%#llx rflags=%#llx mp=%u inj=%u/%#x shadow=%u "
+		"tpr=%#x ppr=%#x lvtt=%#x tmict=%#x tmcct=%#x tsc=%llu deadline=%llu\n"
+		"vmm: stall-dump vcpu%u irr=%s isr=%s\n",
+		v->id, r.rip, r.rflags, mp.mp_state, ev.interrupt.injected, ev.interrupt.nr,
+		ev.interrupt.shadow, lapic_reg(&l, 0x80), lapic_reg(&l, 0xa0), lapic_reg(&l, 0x320),
+		lapic_reg(&l, 0x380), lapic_reg(&l, 0x390), (unsigned long long)m.e[0].data,
+		(unsigned long long)m.e[1].data, v->id, irr, isr);
+}
+
+static void *stall_watch(void *arg)
+{
+	unsigned secs = (unsigned)(uintptr_t)arg;
+
+	for (;;) {
+		sleep(secs);
+		dump_gen++;
+		for (unsigned i = 0; i < the_vm.ncpus; i++)
+			if (the_vm.vcpus[i] && the_vm.vcpus[i]->thread)
+				pthread_kill(the_vm.vcpus[i]->thread, SIGUSR1);
+	}
+	return NULL;
+}
+
 static void *vcpu_thread(void *arg)
 {
+	int seen_gen = 0;
 	struct vcpu *v = arg;
 	sigset_t set;
 	char name[16];
@@ -283,6 +338,10 @@ static void *vcpu_thread(void *arg)
 		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
+				if (seen_gen != dump_gen) {
+					seen_gen = dump_gen;
+					dump_stall(v);
+				}
 				continue;
 			}
 			fprintf(stderr, "vmm: vcpu%u: KVM_RUN: %s\n", v->id, strerror(errno));
@@ -552,6 +611,12 @@ int kvm_vcpus_start(void)
 
 		if (ret)
 			return -ret;
+	}
+	const char *dbg = getenv("VMM_DEBUG_STALL");
+	if (dbg && atoi(dbg) > 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, stall_watch, (void *)(uintptr_t)atoi(dbg)) == 0)
+			pthread_detach(t);
 	}
 	return 0;
 }
