@@ -283,14 +283,20 @@ static void dump_stall(struct vcpu *v)
 	struct kvm_lapic_state l;
 	struct kvm_vcpu_events ev;
 	struct kvm_mp_state mp;
-	struct { struct kvm_msrs h; struct kvm_msr_entry e[2]; } m = {
-		.h.nmsrs = 2, .e = { { .index = 0x10 }, { .index = 0x6e0 } } };
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + 2 * sizeof(m->entries[0]));
 	char irr[8 * 9 + 1] = "", isr[8 * 9 + 1] = "";
 
+	if (!m)
+		return;
+	m->nmsrs = 2;
+	m->entries[0].index = 0x10;	/* TSC */
+	m->entries[1].index = 0x6e0;	/* TSC deadline */
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_LAPIC, &l) < 0 ||
 	    ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 || ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0 ||
-	    ioctl(v->fd, KVM_GET_MSRS, &m) < 2)
+	    ioctl(v->fd, KVM_GET_MSRS, m) < 2) {
+		free(m);
 		return;
+	}
 	for (int i = 7; i >= 0; i--) {
 		snprintf(irr + strlen(irr), 10, "%08x", lapic_reg(&l, 0x200 + i * 16));
 		snprintf(isr + strlen(isr), 10, "%08x", lapic_reg(&l, 0x100 + i * 16));
@@ -300,8 +306,9 @@ static void dump_stall(struct vcpu *v)
 		"vmm: stall-dump vcpu%u irr=%s isr=%s\n",
 		v->id, r.rip, r.rflags, mp.mp_state, ev.interrupt.injected, ev.interrupt.nr,
 		ev.interrupt.shadow, lapic_reg(&l, 0x80), lapic_reg(&l, 0xa0), lapic_reg(&l, 0x320),
-		lapic_reg(&l, 0x380), lapic_reg(&l, 0x390), (unsigned long long)m.e[0].data,
-		(unsigned long long)m.e[1].data, v->id, irr, isr);
+		lapic_reg(&l, 0x380), lapic_reg(&l, 0x390), (unsigned long long)m->entries[0].data,
+		(unsigned long long)m->entries[1].data, v->id, irr, isr);
+	free(m);
 }
 
 static void *stall_watch(void *arg)
