@@ -222,6 +222,62 @@ int vm_ioeventfd(uint64_t addr, unsigned len, bool pio, int fd, bool assign)
 	return 0;
 }
 
+/* ---- coalesced port writes ---- */
+
+static struct kvm_coalesced_mmio_ring *coalesced_ring;
+static unsigned coalesced_max;
+static pthread_mutex_t coalesced_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int vm_coalesce_pio(uint16_t port, unsigned len, bool on)
+{
+	struct kvm_coalesced_mmio_zone z = { .addr = port, .size = len, .pio = 1 };
+
+	if (!coalesced_ring)
+		return -ENOTSUP;
+	if (ioctl(the_vm.vm_fd, on ? KVM_REGISTER_COALESCED_MMIO : KVM_UNREGISTER_COALESCED_MMIO,
+		  &z) < 0)
+		return -errno;
+	return 0;
+}
+
+void vm_coalesced_drain(void)
+{
+	struct kvm_coalesced_mmio_ring *r = coalesced_ring;
+
+	if (!r || __atomic_load_n(&r->first, __ATOMIC_RELAXED) ==
+		  __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&coalesced_lock);
+	for (;;) {
+		uint32_t first = r->first;
+		if (first == __atomic_load_n(&r->last, __ATOMIC_ACQUIRE) || first >= coalesced_max)
+			break;
+		struct kvm_coalesced_mmio *e = &r->coalesced_mmio[first];
+		uint8_t data[8];
+		uint32_t len = e->len <= sizeof(data) ? e->len : sizeof(data);
+
+		memcpy(data, e->data, len);
+		io_bus_access(e->pio ? &the_vm.pio : &the_vm.mmio, e->phys_addr, data, len, true);
+		__atomic_store_n(&r->first, (first + 1) % coalesced_max, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&coalesced_lock);
+}
+
+/* The ring is one page of every vCPU's kvm_run mapping (the same page for
+ * all); KVM_CHECK_EXTENSION of KVM_CAP_COALESCED_MMIO gives its offset. */
+static void coalesced_setup(struct vcpu *v)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int off = ioctl(the_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+
+	if (off <= 0 || ioctl(the_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) <= 0 ||
+	    (long)(off + 1) * page > the_vm.vcpu_mmap_size)
+		return;
+	coalesced_max = (page - sizeof(struct kvm_coalesced_mmio_ring)) /
+			sizeof(struct kvm_coalesced_mmio);
+	coalesced_ring = (void *)((char *)v->run + (long)off * page);
+}
+
 /* ---- exits ---- */
 
 static void kick_handler(int sig)
@@ -355,6 +411,8 @@ static void *vcpu_thread(void *arg)
 			vm_request_exit(VM_ERROR);
 			break;
 		}
+		/* Writes KVM buffered come before whatever this exit is. */
+		vm_coalesced_drain();
 		switch (v->run->exit_reason) {
 		case KVM_EXIT_IO:
 			handle_io(v);
@@ -394,6 +452,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 	}
+	vm_coalesced_drain();
 	return NULL;
 }
 
@@ -593,6 +652,8 @@ int kvm_vcpus_create(void)
 			fprintf(stderr, "vmm: vcpu%u setup: %s\n", i, strerror(-ret));
 			return ret;
 		}
+		if (i == 0)
+			coalesced_setup(v);
 		the_vm.vcpus[i] = v;
 	}
 	return 0;

@@ -80,6 +80,14 @@ void msi_route_free(struct msi_route *r);
 
 /* ioeventfd: KVM signals fd when the guest writes addr (any value). */
 int vm_ioeventfd(uint64_t addr, unsigned len, bool pio, int fd, bool assign);
+/* Coalesced port writes: KVM buffers guest writes to [port, port+len) in a
+ * ring instead of exiting, and the VMM replays them, in order, at the start
+ * of the next exit of any vCPU (vm_coalesced_drain). Only for registers
+ * whose writes nobody needs to see at once: a device that owes the guest
+ * an interrupt after such a write must turn the zone off first. -ENOTSUP
+ * when KVM cannot (the writes then exit as usual). */
+int vm_coalesce_pio(uint16_t port, unsigned len, bool on);
+void vm_coalesced_drain(void);
 
 /* A KVM memory slot backed by host memory (guest RAM, VFIO BARs). */
 int vm_set_memslot(uint32_t slot, uint64_t gpa, uint64_t size, void *host, bool readonly);

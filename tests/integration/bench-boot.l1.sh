@@ -20,6 +20,12 @@ measure() {	# measure NAME COMMAND...: RUNS boots, median ms and overhead KiB
 		sed -n 's/^BOOTTIME-MS: \([0-9]*\)$/\1/p' /tmp/out-$name >>/tmp/t-$name
 		sed -n 's/^VMM-OVERHEAD-KB: \([0-9]*\)$/\1/p' /tmp/out-$name >>/tmp/m-$name
 		i=$((i + 1))
+		# A configuration that cannot boot this kernel is said once.
+		if [ "$(wc -l </tmp/t-$name)" -eq 0 ]; then
+			echo "BENCH boot $name: did not reach the marker; last lines:"
+			tail -5 /tmp/out-$name
+			break
+		fi
 	done
 	echo "BENCH boot $name: runs=$(wc -l </tmp/t-$name) median_ms=$(median </tmp/t-$name) all=$(tr '\n' ' ' </tmp/t-$name) overhead_kib=$(median </tmp/m-$name)"
 }
