@@ -7,7 +7,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp /tmp/bench-blk.XXXXXX)
 "$top/scripts/run-nested.sh" bench-blk --with-qemu --timeout 2400 --keep-log "$log" >/dev/null || true
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
-best() { sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" "$log" | sort -n | head -1; }
+# The console log has CRLF line ends.
+best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | head -1; }
 for c in ours-noiommu ours-strict ours-lazy qemu-noiommu qemu-strict qemu-lazy; do
 	eval "${c//-/_}=$(best $c)"
 	printf '%-14s %6s ms\n' "$c" "$(best $c)"
