@@ -153,8 +153,17 @@ static void uart_io(void *opaque, uint64_t off, void *data, unsigned len, bool i
 				 * writes) needs nothing back from a THR write, so KVM
 				 * may buffer those; interrupt-driven output waits for
 				 * the THRI each write raises, so they must exit. */
-				if (uart.coalesce && (uart.ier ^ *v) & UART_IER_THRI)
-					vm_coalesce_pio(PORT_COM1, 1, !(*v & UART_IER_THRI));
+				if (uart.coalesce && (uart.ier ^ *v) & UART_IER_THRI) {
+					bool on = !(*v & UART_IER_THRI);
+					int e = vm_coalesce_pio(PORT_COM1, 1, on);
+					/* A zone that cannot come back leaves the
+					 * writes exiting, which is always correct. */
+					if (e && on)
+						uart.coalesce = false;
+					else if (e)
+						fprintf(stderr, "vmm: serial: THR writes stay "
+							"coalesced: %s\n", strerror(-e));
+				}
 				uart.ier = *v & 0x0f;
 			}
 			break;
