@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the L1/L2 kernel (bzImage) and the uAPI headers from Debian's
+# Build the L1/L2 kernel (bzImage, and vmlinux for the PVH entry) and the uAPI headers from Debian's
 # linux-source-6.12 with kernel/config-6.12 and the series in kernel-patches/.
 #
 # Results are cached under $VMM_CACHE (default ~/.cache/lean-vmm) keyed by a
@@ -22,7 +22,7 @@ if [ ! -f "$tarball" ]; then
 fi
 
 # Bump when the way the kernel is built changes (not for comments).
-recipe=1
+recipe=2
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || stat -c %s "$tarball")
 key=$( {
 	echo "$srcver"
@@ -70,7 +70,7 @@ build_headers() {
 }
 
 build_kernel() {
-	[ -f "$out/bzImage" ] && return 0
+	[ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ] && return 0
 	prepare_source
 	cp "$top/kernel/config-6.12" "$src/.config"
 	make -s -C "$src" ARCH=x86_64 olddefconfig
@@ -79,6 +79,9 @@ build_kernel() {
 	make -s -C "$src" ARCH=x86_64 -j"$jobs" bzImage
 	cp "$src/arch/x86/boot/bzImage" "$out/bzImage.tmp"
 	cp "$src/.config" "$out/config"
+	# The same kernel as an ELF for the PVH entry (no decompressor); the
+	# symbols are not needed to boot it.
+	objcopy --strip-all "$src/vmlinux" "$out/vmlinux"
 	mv "$out/bzImage.tmp" "$out/bzImage"
 }
 

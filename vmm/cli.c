@@ -33,7 +33,10 @@ static const char usage[] =
 "                         the 16550A UART at COM1 (default tty)\n"
 "  --console tty|off|null|file=PATH[,iommu=on]\n"
 "                         virtio-console (default off)\n"
-"  --iommu                add a virtio-iommu device\n"
+"  --iommu [poll=USEC]    add a virtio-iommu device; poll=USEC serves its\n"
+"                         request queue from a polling thread, with the\n"
+"                         guest's kicks off, until USEC pass without a\n"
+"                         request (0-1000000, default 0: every request kicks)\n"
 "  --stats                print device counters when the VM stops\n"
 "  --help                 this text\n"
 "  --version              the version\n"
@@ -267,7 +270,7 @@ static const struct option options[] = {
 	{ "device", required_argument, NULL, OPT_DEVICE },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "iommu", no_argument, NULL, OPT_IOMMU },
+	{ "iommu", optional_argument, NULL, OPT_IOMMU },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -360,6 +363,19 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 			break;
 		case OPT_IOMMU:
 			c->iommu = true;
+			/* "--iommu=poll=N", or "--iommu poll=N" like the other flags. */
+			v = optarg;
+			if (!v && optind < argc && !strncmp(argv[optind], "poll=", 5))
+				v = argv[optind++];
+			if (!v)
+				break;
+			if (strncmp(v, "poll=", 5))
+				return fail("--iommu", "unknown option '%s' (poll=USEC)", v);
+			errno = 0;
+			n = strtoul(v + 5, &end, 10);
+			if (errno || end == v + 5 || *end || n > 1000000)
+				return fail("--iommu", "'%s' is not poll=USEC with USEC from 0 to 1000000", v);
+			c->iommu_poll_us = n;
 			break;
 		case OPT_STATS:
 			c->stats = true;

@@ -28,6 +28,7 @@ struct vmm_config {
 	const char *serial_file;
 	struct console_opts console;
 	bool iommu;
+	unsigned iommu_poll_us;	/* --iommu poll=USEC; 0: no polling */
 	bool stats;		/* print device counters at exit */
 };
 

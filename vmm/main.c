@@ -13,6 +13,7 @@
 #include "boot.h"
 #include "cli.h"
 #include "devices.h"
+#include "virtio-iommu-dev.h"
 #include "evloop.h"
 #include "kvm.h"
 #include "pci.h"
@@ -48,8 +49,11 @@ static int create_devices(const struct vmm_config *c)
 {
 	int ret;
 
-	if (c->iommu && (ret = virtio_iommu_create()))
-		return ret;
+	if (c->iommu) {
+		virtio_iommu_set_poll(c->iommu_poll_us);
+		if ((ret = virtio_iommu_create()))
+			return ret;
+	}
 	for (unsigned i = 0; i < c->ndisks; i++)
 		if ((ret = virtio_blk_create(&c->disks[i])))
 			return ret;

@@ -13,6 +13,7 @@
 #define VRING_DESC_F_WRITE	2
 #define VRING_DESC_F_INDIRECT	4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
+#define VRING_USED_F_NO_NOTIFY	1
 
 /* Upper bound on the bytes of one element (all its buffers together): a
  * used length is 32 bits, and no device here needs more than this. */
@@ -64,6 +65,16 @@ static volatile uint16_t *used_event_ptr(struct virtq *vq)
 static uint16_t *avail_event_ptr(struct virtq *vq)
 {
 	return (uint16_t *)&vq->used->ring[vq->size];
+}
+
+/* The avail_event to publish (EVENT_IDX): the next index, so the driver
+ * kicks for the next buffer; or, while kicks are suppressed, half the index
+ * space ahead, which the driver's "crossed the event" test
+ * (virtio 1.2, 2.7.10) never meets for the at most `size` buffers it can
+ * add before the device catches up. */
+static uint16_t kick_event(const struct virtq *vq)
+{
+	return vq->no_kick ? (uint16_t)(vq->last_avail + 0x7fff) : vq->last_avail;
 }
 
 /* (Re)translate the ring addresses. */
@@ -221,7 +232,7 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 	uint16_t avail_idx = load16(&vq->avail->idx);
 
 	if (avail_idx == vq->last_avail) {
-		if (!vq->event_idx)
+		if (!vq->event_idx || vq->no_kick)
 			return 0;
 		/* Ask for a kick on the next buffer, then look again so a
 		 * buffer added meanwhile is not missed. */
@@ -241,7 +252,7 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 
 	vq->last_avail++;
 	if (vq->event_idx)
-		store16(avail_event_ptr(vq), vq->last_avail);
+		store16(avail_event_ptr(vq), kick_event(vq));
 
 	int r = head < vq->size ? walk_chain(vq, head, e) : -EINVAL;
 
@@ -259,7 +270,28 @@ void virtq_unpop(struct virtq *vq)
 {
 	vq->last_avail--;
 	if (vq->event_idx && rings_ok(vq))
-		store16(avail_event_ptr(vq), vq->last_avail);
+		store16(avail_event_ptr(vq), kick_event(vq));
+}
+
+bool virtq_set_kick(struct virtq *vq, bool want)
+{
+	vq->no_kick = !want;
+	if (!rings_ok(vq))
+		return false;
+	if (vq->event_idx) {
+		store16(avail_event_ptr(vq), kick_event(vq));
+	} else {
+		uint16_t f = load16(&vq->used->flags);
+
+		f = want ? f & ~VRING_USED_F_NO_NOTIFY : f | VRING_USED_F_NO_NOTIFY;
+		store16(&vq->used->flags, f);
+	}
+	if (!want)
+		return false;
+	/* A buffer made available before the driver could see the request
+	 * for a kick would otherwise wait for the next one. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16(&vq->avail->idx) != vq->last_avail;
 }
 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)

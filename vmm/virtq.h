@@ -30,6 +30,7 @@ struct virtq {
 	uint16_t signalled_used;	/* for EVENT_IDX */
 	bool signalled_valid;
 	bool broken;		/* the ring itself is unreachable */
+	bool no_kick;		/* the driver is asked not to notify (polling) */
 };
 
 /* One request: device-readable segments first (out), then device-writable
@@ -63,6 +64,12 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e);
 void virtq_unpop(struct virtq *vq);
 /* Return a request to the driver with `written` bytes written into it. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
+/* Ask the driver to notify (kick) the device for new buffers, or not to
+ * (a device that polls): VRING_USED_F_NO_NOTIFY, or avail_event with
+ * EVENT_IDX (virtio 1.2, 2.7.10). virtq_pop keeps the setting. When kicks
+ * are turned back on, returns true if buffers are already waiting (they
+ * were added while the driver was told not to kick: serve them). */
+bool virtq_set_kick(struct virtq *vq, bool want);
 /* True when the driver wants an interrupt for what was pushed since the last
  * call (honours VRING_AVAIL_F_NO_INTERRUPT and EVENT_IDX). */
 bool virtq_should_notify(struct virtq *vq);

@@ -5,14 +5,25 @@
  * Linux driver spins on the used ring for every MAP/UNMAP, so the answer is
  * there when the vCPU resumes, with no thread hand-off.
  *
+ * With polling (virtio_iommu_set_poll, `--iommu poll=USEC`) a kick is still
+ * served in the vCPU, and it also wakes a poller thread that asks the
+ * driver not to kick any more (virtq_set_kick) and serves the requestq by
+ * itself until it has been idle for USEC; then kicks are turned back on
+ * and the poller sleeps. A guest that issues requests back to back (a
+ * strict-mode guest maps and unmaps around every DMA) then pays no exit
+ * for them, at the price of a host CPU while they flow.
+ *
  * Fault events are queued by the device model (viommu.c) from whatever
  * thread translated; they are written into eventq buffers here, under the
  * device lock, as soon as both a fault and a buffer are there. Lock order:
  * another device's lock -> this device's lock -> the viommu rwlock. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <linux/virtio_config.h>
 #include "devices.h"
 #include "virtio.h"
@@ -23,12 +34,20 @@
 struct viommu *the_viommu;
 
 static bool default_bypass;
+static unsigned poll_us;
 
 struct vio_dev {
 	struct virtio_dev vdev;
 	struct viommu *v;
 	struct virtq_elem req;		/* requestq element (under vdev.lock) */
 	struct virtq_elem ev;		/* eventq element (under vdev.lock) */
+	/* Polling; all under vdev.lock. */
+	pthread_cond_t poll_cv;
+	bool polling;			/* the poller is serving the requestq */
+	uint64_t poll_until;		/* CLOCK_MONOTONIC ns */
+	uint64_t kicks;			/* requestq notifications */
+	uint64_t requests;		/* requests served */
+	uint64_t polled;		/* of which found by the poller */
 };
 
 static struct vio_dev *the_dev;
@@ -39,6 +58,26 @@ static __thread bool in_dev_lock;
 void virtio_iommu_set_default_bypass(bool bypass)
 {
 	default_bypass = bypass;
+}
+
+void virtio_iommu_set_poll(unsigned usec)
+{
+	poll_us = usec;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
 }
 
 /* Move pending faults into eventq buffers. Called with vdev.lock held. */
@@ -93,11 +132,12 @@ static void fault_kick(void *opaque)
 	pthread_mutex_unlock(&vd->vdev.lock);
 }
 
-static void serve_requests(struct vio_dev *vd)
+/* Serve what the requestq holds; returns how many requests. */
+static unsigned serve_requests(struct vio_dev *vd)
 {
 	struct virtio_dev *d = &vd->vdev;
 	struct virtq *vq = &d->vqs[0];
-	bool any = false;
+	unsigned served = 0;
 
 	viommu_set_driver_features(vd->v, d->guest_features);
 	/* Bounded so that a ring that keeps failing cannot hold the vCPU; a
@@ -106,7 +146,7 @@ static void serve_requests(struct vio_dev *vd)
 		int r = virtq_pop(vq, &vd->req);
 		if (r == 0)
 			break;
-		any = true;
+		served++;
 		if (r < 0) {
 			if (vq->broken)
 				break;
@@ -117,16 +157,74 @@ static void serve_requests(struct vio_dev *vd)
 				      vd->req.n_in, &written);
 		virtq_push(vq, vd->req.head, written);
 	}
-	if (any)
+	if (served)
 		virtio_notify_queue(d, 0);
+	vd->requests += served;
+	return served;
+}
+
+/* Start (or prolong) polling after a kick. Called with vdev.lock held. */
+static void poll_start(struct vio_dev *vd)
+{
+	struct virtio_dev *d = &vd->vdev;
+
+	if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !d->vqs[0].ready)
+		return;
+	vd->poll_until = now_ns() + poll_us * 1000ull;
+	if (vd->polling)
+		return;
+	vd->polling = true;
+	virtq_set_kick(&d->vqs[0], false);
+	pthread_cond_signal(&vd->poll_cv);
+}
+
+static void *poller(void *opaque)
+{
+	struct vio_dev *vd = opaque;
+	struct virtio_dev *d = &vd->vdev;
+	struct virtq *vq = &d->vqs[0];
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		while (!vd->polling)
+			pthread_cond_wait(&vd->poll_cv, &d->lock);
+		in_dev_lock = true;
+		unsigned n = serve_requests(vd);
+		in_dev_lock = false;
+		uint64_t now = now_ns();
+
+		if (n) {
+			vd->polled += n;
+			vd->poll_until = now + poll_us * 1000ull;
+		} else if (now >= vd->poll_until || !vq->ready) {
+			/* Idle: kicks back on. One that raced in is served
+			 * on the next round, and polling goes on. */
+			if (vq->ready && virtq_set_kick(vq, true)) {
+				virtq_set_kick(vq, false);
+				vd->poll_until = now + poll_us * 1000ull;
+			} else {
+				vd->polling = false;
+			}
+			continue;
+		}
+		pthread_mutex_unlock(&d->lock);
+		for (unsigned i = 0; i < 16; i++)
+			cpu_relax();
+		pthread_mutex_lock(&d->lock);
+	}
+	return NULL;
 }
 
 static void vio_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct vio_dev *vd = d->priv;
 	in_dev_lock = true;
-	if (q == 0)
+	if (q == 0) {
+		vd->kicks++;
 		serve_requests(vd);
+		if (poll_us)
+			poll_start(vd);
+	}
 	deliver_faults(vd);
 	in_dev_lock = false;
 }
@@ -163,6 +261,7 @@ static void vio_reset(struct virtio_dev *d)
 	 * domain"; bypass keeps its value. */
 	in_dev_lock = true;
 	viommu_reset(vd->v);
+	vd->polling = false;	/* the queue's own reset drops no_kick */
 	in_dev_lock = false;
 }
 
@@ -173,6 +272,33 @@ static const struct virtio_dev_ops vio_ops = {
 	.activate = vio_activate,
 	.reset = vio_reset,
 };
+
+/* The poller thread, if polling is asked for and can help: on a single
+ * online CPU it would only take time from the vCPUs. Failing to start it
+ * leaves kicks on, which always work. */
+static void poller_start(struct vio_dev *vd)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_t t;
+	int r;
+
+	if (cpus < 2) {
+		fprintf(stderr, "vmm: virtio-iommu: poll=%u ignored: one CPU online, a poller would "
+				"only take time from the vCPUs; requests are served on kicks\n", poll_us);
+		poll_us = 0;
+		return;
+	}
+	pthread_cond_init(&vd->poll_cv, NULL);
+	r = pthread_create(&t, NULL, poller, vd);
+	if (r) {
+		fprintf(stderr, "vmm: virtio-iommu: no poller thread (%s); requests are served on kicks\n",
+			strerror(r));
+		poll_us = 0;
+		return;
+	}
+	pthread_setname_np(t, "viommu-poll");
+	pthread_detach(t);
+}
 
 int virtio_iommu_create(void)
 {
@@ -216,6 +342,8 @@ int virtio_iommu_create(void)
 	viommu_set_fault_notify(vd->v, fault_kick, vd);
 	the_dev = vd;
 	the_viommu = vd->v;
+	if (poll_us)
+		poller_start(vd);
 	return 0;
 }
 
@@ -226,6 +354,12 @@ int virtio_iommu_bdf(void)
 
 void viommu_print_stats(FILE *f)
 {
-	if (the_viommu)
-		viommu_dump_stats(the_viommu, f);
+	if (!the_viommu)
+		return;
+	viommu_dump_stats(the_viommu, f);
+	pthread_mutex_lock(&the_dev->vdev.lock);
+	fprintf(f, "virtio-iommu: requestq kicks %" PRIu64 " requests %" PRIu64
+		   " polled %" PRIu64 " (poll %u us)\n",
+		the_dev->kicks, the_dev->requests, the_dev->polled, poll_us);
+	pthread_mutex_unlock(&the_dev->vdev.lock);
 }

@@ -9,6 +9,11 @@
  * the IOMMU); call before virtio_iommu_create(). Default: false (block). */
 void virtio_iommu_set_default_bypass(bool bypass);
 
+/* Poll the request queue for usec microseconds after each kick or request,
+ * with the driver's kicks turned off meanwhile (0, the default: every
+ * request is a kick). Call before virtio_iommu_create(). */
+void virtio_iommu_set_poll(unsigned usec);
+
 /* The BDF of the virtio-iommu's PCI function, or -1 before creation. */
 int virtio_iommu_bdf(void);
 

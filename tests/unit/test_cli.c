@@ -108,6 +108,30 @@ static void test_bad_input(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device", "path=/dev/vfio/devices/vfio0,iommu=on"), CLI_ERROR);
 }
 
+static void test_iommu_poll(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu"), CLI_OK);
+	assert_true(c.iommu);
+	assert_int_equal(c.iommu_poll_us, 0);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=250"), CLI_OK);
+	assert_int_equal(c.iommu_poll_us, 250);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=poll=1000000", "--stats"), CLI_OK);
+	assert_int_equal(c.iommu_poll_us, 1000000);
+	assert_true(c.stats);
+	/* The next flag is not taken for the option. */
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "--disk", "path=x,iommu=on"), CLI_OK);
+	assert_int_equal(c.iommu_poll_us, 0);
+	assert_true(c.disks[0].iommu);
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=1000001"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=-1"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll="), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=5us"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=fast"), CLI_ERROR);
+}
+
 static void test_help_version(void **state)
 {
 	struct vmm_config c;
@@ -123,6 +147,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_iommu_poll),
 		cmocka_unit_test(test_help_version),
 	};
 

@@ -575,6 +575,67 @@ static void test_event_idx(void **state)
 	assert_int_equal(*avail_event(), vq.last_avail);
 }
 
+/* What the driver does after adding one buffer: kick or not (the rule of
+ * virtio 1.2, 2.7.13.4 / 2.7.10, as the Linux driver applies it). */
+static bool driver_add_needs_kick(void)
+{
+	uint16_t old = avail()->idx;
+
+	avail_add(0);
+	if (vq.event_idx)
+		return vring_need_event(*avail_event(), avail()->idx, old);
+	return !(used()->flags & VRING_USED_F_NO_NOTIFY);
+}
+
+/* A polling device turns kicks off and back on; with and without
+ * EVENT_IDX the driver must not kick while they are off, however many
+ * buffers it adds, and must kick again once they are on. */
+static void check_kick_suppression(bool event_idx)
+{
+	start_queue(QSZ, true, event_idx);
+	set_desc(0, BUF_GPA, 16, 0, 0);
+	assert_true(driver_add_needs_kick());
+	assert_int_equal(virtq_pop(&vq, &elem), 1);
+
+	assert_false(virtq_set_kick(&vq, false));
+	for (unsigned round = 0; round < 3 * QSZ; round++) {
+		/* Up to a full ring outstanding, then the device catches up. */
+		for (unsigned i = 0; i < QSZ; i++)
+			assert_false(driver_add_needs_kick());
+		for (unsigned i = 0; i < QSZ; i++)
+			assert_int_equal(virtq_pop(&vq, &elem), 1);
+		assert_int_equal(virtq_pop(&vq, &elem), 0);
+	}
+
+	/* Back on with nothing waiting: the next buffer kicks. */
+	assert_false(virtq_set_kick(&vq, true));
+	assert_true(driver_add_needs_kick());
+	assert_int_equal(virtq_pop(&vq, &elem), 1);
+
+	/* Off, a buffer slips in, back on: reported as waiting. */
+	virtq_set_kick(&vq, false);
+	assert_false(driver_add_needs_kick());
+	assert_true(virtq_set_kick(&vq, true));
+	assert_int_equal(virtq_pop(&vq, &elem), 1);
+	assert_int_equal(virtq_pop(&vq, &elem), 0);
+	assert_true(driver_add_needs_kick());
+
+	/* A reset forgets the setting. */
+	virtq_set_kick(&vq, false);
+	virtq_reset(&vq);
+	assert_false(vq.no_kick);
+}
+
+static void test_kick_suppression(void **state)
+{
+	check_kick_suppression(false);
+}
+
+static void test_kick_suppression_event_idx(void **state)
+{
+	check_kick_suppression(true);
+}
+
 static void test_unpop(void **state)
 {
 	set_desc(0, BUF_GPA, 16, VRING_DESC_F_WRITE, 0);
@@ -685,6 +746,8 @@ int main(void)
 		T(test_avail_idx_too_far),
 		T(test_notify_no_event_idx),
 		T(test_event_idx),
+		T(test_kick_suppression),
+		T(test_kick_suppression_event_idx),
 		T(test_unpop),
 		T(test_high_ram),
 		T(test_iov_helpers),

@@ -1,0 +1,6 @@
+/* test_viommu_dev.c again with the request queue polled (--iommu poll=50000):
+ * every request of those tests may now be answered by the poller thread, and
+ * test_polling checks that requests posted without a kick are served and
+ * that kicks are asked for again once the queue is idle. */
+#define VIOMMU_TEST_POLL_US 50000
+#include "test_viommu_dev.c"
