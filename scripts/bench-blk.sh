@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 4 KiB O_DIRECT reads in L2 (16384 x dd bs=4k), ours vs QEMU 7.2, without
-# and with virtio-iommu (strict, lazy), in one L1 run of the nested runner
-# (tests/integration/bench-blk.l1.sh, two rounds; the best of each is used).
+# and with virtio-iommu (strict, lazy; ours also with --iommu poll), in one
+# L1 run of the nested runner (tests/integration/bench-blk.l1.sh, two
+# rounds; the best of each is used).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp /tmp/bench-blk.XXXXXX)
@@ -9,15 +10,18 @@ log=$(mktemp /tmp/bench-blk.XXXXXX)
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
 # The console log has CRLF line ends.
 best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | head -1; }
-for c in ours-noiommu ours-strict ours-lazy qemu-noiommu qemu-strict qemu-lazy; do
+for c in ours-noiommu ours-strict ours-lazy ours-strict-poll ours-lazy-poll \
+	qemu-noiommu qemu-strict qemu-lazy; do
 	eval "${c//-/_}=$(best $c)"
 	printf '%-14s %6s ms\n' "$c" "$(best $c)"
 done
 awk -v on="$ours_noiommu" -v os="$ours_strict" -v ol="$ours_lazy" -v qn="$qemu_noiommu" \
+	-v osp="$ours_strict_poll" -v olp="$ours_lazy_poll" \
 	-v qs="$qemu_strict" -v ql="$qemu_lazy" 'BEGIN {
-	printf "ours strict / ours no-vIOMMU: %.2f (target <= 1.3)\n", os / on
-	printf "ours lazy   / ours no-vIOMMU: %.2f\n", ol / on
+	printf "ours strict / ours no-vIOMMU: %.2f, polled %.2f (target <= 1.3)\n", os / on, osp / on
+	printf "ours lazy   / ours no-vIOMMU: %.2f, polled %.2f\n", ol / on, olp / on
 	printf "QEMU strict / QEMU no-vIOMMU: %.2f\n", qs / qn
-	printf "strict throughput, ours / QEMU: %.2fx (target >= 2)\n", qs / os
+	printf "strict throughput, ours / QEMU: %.2fx, polled %.2fx (target >= 2)\n", qs / os, qs / osp
+	printf "lazy throughput, ours / QEMU: %.2fx, polled %.2fx\n", ql / ol, ql / olp
 	printf "no-vIOMMU throughput, ours / QEMU: %.2fx\n", qn / on
 }'

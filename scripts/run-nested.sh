@@ -5,10 +5,13 @@
 # and L2 printed, exit 0 if the scenario passed.
 #
 #   scripts/run-nested.sh SCENARIO [--timeout S] [--with-qemu] [--keep-log F]
+#                         [--l1-cpus N]
 #
 # SCENARIO names tests/integration/SCENARIO.l1.sh (run in L1) and, if
 # present, SCENARIO.l2.sh (run in L2 by its /init). Every wait is bounded: L1
 # is killed after --timeout seconds (default 600) and the run fails.
+# L1 has one vCPU unless the scenario's l1.sh says "# l1-cpus: N" (or
+# --l1-cpus N is given): see docs/runner.md on why one is the default.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,16 +20,25 @@ shift
 timeout_s=600
 with_qemu=""
 log=""
+l1_cpus=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--timeout) timeout_s=$2; shift 2 ;;
 	--with-qemu) with_qemu=--with-qemu; shift ;;
 	--keep-log) log=$2; shift 2 ;;
+	--l1-cpus) l1_cpus=$2; shift 2 ;;
 	*) echo "run-nested: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 [ -f "$top/tests/integration/$scenario.l1.sh" ] || {
 	echo "run-nested: no scenario tests/integration/$scenario.l1.sh" >&2; exit 2; }
+[ -n "$l1_cpus" ] || l1_cpus=$(sed -n 's/^# l1-cpus: \([0-9]*\)$/\1/p' \
+	"$top/tests/integration/$scenario.l1.sh" | head -1)
+l1_cpus=${l1_cpus:-1}
+case $l1_cpus in
+[1-8]) ;;
+*) echo "run-nested: --l1-cpus: '$l1_cpus' is not a number from 1 to 8" >&2; exit 2 ;;
+esac
 
 kdir=$("$top/scripts/build-kernel.sh" | tail -1)
 make -s -C "$top" >/dev/null
@@ -49,7 +61,7 @@ monitor=none
 start=$(date +%s)
 set +e
 timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
-	-accel tcg -cpu max -smp 1 -m 3072 \
+	-accel tcg -cpu max -smp "$l1_cpus" -m 3072 \
 	-M q35,kernel-irqchip=split,hpet=off -device intel-iommu,intremap=on \
 	-nographic -no-reboot -serial stdio -display none \
 	-monitor "$monitor" \
