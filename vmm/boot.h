@@ -1,5 +1,7 @@
 /* Linux x86 boot protocol (Documentation/arch/x86/boot.rst): load a bzImage
- * and an initramfs into guest RAM, build the zero page (boot_params) with the
+ * (or an uncompressed ELF vmlinux, which skips the decompressor: its
+ * segments go to their physical addresses and it is entered at startup_64
+ * with the same zero page) and an initramfs into guest RAM, build the zero page (boot_params) with the
  * command line and the e820 map, and put the boot vCPU in 64-bit mode at the
  * kernel's 64-bit entry point. */
 #ifndef VMM_BOOT_H
@@ -18,7 +20,7 @@ struct boot_info {
 /* Fill the e820 table for this memory size; returns the entry count. */
 unsigned boot_build_e820(const struct guest_mem *m, struct boot_e820_entry *e, unsigned max);
 
-/* Load kernel (bzImage bytes) and initrd into m, write boot_params at
+/* Load kernel (bzImage or ELF vmlinux bytes) and initrd into m, write boot_params at
  * LAYOUT_ZERO_PAGE and the command line at LAYOUT_CMDLINE. Returns 0 or a
  * negative errno with *why set to a message for the user. */
 int boot_load(const struct guest_mem *m, const void *kernel, size_t kernel_size,

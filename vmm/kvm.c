@@ -545,6 +545,41 @@ int kvm_vm_create(uint64_t ram_size, unsigned ncpus)
 	return the_vm.vcpus ? 0 : -ENOMEM;
 }
 
+/* XCR0 starts with every user state component the guest's CPUID offers
+ * (leaf 0xD.0) instead of x87 only. A guest OS sets its own XCR0 before it
+ * uses XSAVE, through XSETBV, which KVM intercepts and which updates the
+ * XSAVE area size it reports in CPUID 0xD.0 EBX. Under an emulated SVM
+ * that does not intercept XSETBV (QEMU 7.2's TCG, the nested runner's L0)
+ * KVM never sees the guest's XSETBV, and Linux then finds that size
+ * inconsistent with the components it enabled (a WARN at boot) and, after
+ * any exit, runs with KVM's idea of XCR0. Starting from the full set makes
+ * both agree with what Linux enables; elsewhere it changes nothing the
+ * guest can rely on. Best effort: a KVM that refuses it keeps x87 only. */
+static void vcpu_set_xcr0(struct vcpu *v, const struct kvm_cpuid2 *c)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
+	bool xsave = false, found = false;
+	uint64_t mask = 0;
+
+	for (unsigned i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1)
+			xsave = e->ecx & (1u << 26);
+		if (e->function == 0xd && e->index == 0) {
+			mask = e->eax | (uint64_t)e->edx << 32;
+			found = true;
+		}
+	}
+	if (!xsave || !found || !(mask & 1))
+		return;
+	xcrs.xcrs[0].xcr = 0;
+	xcrs.xcrs[0].value = mask;
+	if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0 && v->id == 0)
+		fprintf(stderr, "vmm: note: KVM_SET_XCRS(XCR0=%#llx): %s; XCR0 starts as x87 only\n",
+			(unsigned long long)mask, strerror(errno));
+}
+
 /* CPUID as KVM supports it, with the per-vCPU APIC IDs filled in. */
 static int vcpu_set_cpuid(struct vcpu *v)
 {
@@ -591,6 +626,8 @@ static int vcpu_set_cpuid(struct vcpu *v)
 	}
 	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
 		ret = -errno;
+	else
+		vcpu_set_xcr0(v, c);
 	free(c);
 	return ret;
 }

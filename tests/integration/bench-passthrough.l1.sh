@@ -1,9 +1,12 @@
 # needs: qemu
+# l1-cpus: 2
 # Passthrough benchmark (scripts/bench-passthrough.sh runs it; test.sh does
 # not): 16384 x 4 KiB O_DIRECT reads of the passthrough NVMe in L2, under our
 # VMM without and with the virtio-iommu (guest strict mode), and under QEMU
-# (legacy VFIO group) the same two ways when /bin/qemu is there. One vCPU,
-# 256 MiB each. Prints "BENCH: <config> <seconds>" lines.
+# (legacy VFIO group) the same two ways when /bin/qemu is there; ours also
+# with the request queue polled (--iommu poll). One vCPU, 256 MiB each, in
+# an L1 with two CPUs (the poller's and the vCPU's; every configuration
+# gets both). Prints "BENCH: <config> <seconds>" lines.
 . /scenarios/lib.sh
 . /scenarios/passthrough-lib.sh
 nvme_find
@@ -22,6 +25,12 @@ for i in 1 2; do
 	L2_CMDLINE_EXTRA=
 	result ours-viommu-strict /tmp/b-ours-iommu.log
 	grep '^virtio-iommu' /tmp/b-ours-iommu.log
+	L2_CMDLINE_EXTRA="iommu.strict=1"
+	run_l2 /tmp/b-ours-poll.log 1200 bench-passthrough --cpus 1 --memory 256M \
+		--iommu poll=2000 --stats --device path=/dev/vfio/devices/vfio0,iommu=on
+	L2_CMDLINE_EXTRA=
+	result ours-viommu-strict-poll /tmp/b-ours-poll.log
+	grep '^virtio-iommu' /tmp/b-ours-poll.log
 	if [ -x /bin/qemu ]; then
 		timeout 1200 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot -nodefaults -serial stdio \
 			-kernel "$KERNEL" -initrd "$L2INITRD" -append "$cl" \

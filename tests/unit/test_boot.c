@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <elf.h>
 #include "boot.h"
 #include "vm.h"
 
@@ -175,6 +176,127 @@ static void test_small_memory(void **state)
 	assert_int_equal(boot_load(&tiny, kimg, KSIZE, NULL, 0, "", 0, &bi, &why), -EINVAL);
 }
 
+/* A small x86-64 ELF "vmlinux": two PT_LOAD segments (text at 16 MiB,
+ * data with a bss tail after it) and a PT_NOTE that is not loaded. */
+#define ELF_TEXT 0x1000000ULL
+#define ELF_DATA 0x1200000ULL
+struct mini_elf {
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[3];
+	uint8_t text[256];
+	uint8_t data[64];
+};
+
+static void make_elf(struct mini_elf *e)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->eh.e_ident, ELFMAG, SELFMAG);
+	e->eh.e_ident[EI_CLASS] = ELFCLASS64;
+	e->eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	e->eh.e_ident[EI_VERSION] = EV_CURRENT;
+	e->eh.e_type = ET_EXEC;
+	e->eh.e_machine = EM_X86_64;
+	e->eh.e_entry = ELF_TEXT + 0x40;
+	e->eh.e_phoff = offsetof(struct mini_elf, ph);
+	e->eh.e_phentsize = sizeof(Elf64_Phdr);
+	e->eh.e_phnum = 3;
+	e->ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = offsetof(struct mini_elf, text),
+				 .p_paddr = ELF_TEXT, .p_vaddr = 0xffffffff81000000ULL,
+				 .p_filesz = sizeof(e->text), .p_memsz = sizeof(e->text) };
+	e->ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0, .p_paddr = 0,
+				 .p_filesz = 16, .p_memsz = 16 };
+	e->ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = offsetof(struct mini_elf, data),
+				 .p_paddr = ELF_DATA, .p_filesz = sizeof(e->data), .p_memsz = 8192 };
+	for (unsigned i = 0; i < sizeof(e->text); i++)
+		e->text[i] = (uint8_t)(i * 3 + 1);
+	memset(e->data, 0xd5, sizeof(e->data));
+}
+
+static void test_elf_vmlinux(void **state)
+{
+	static const char cmd[] = "console=ttyS0";
+	struct mini_elf e;
+	uint8_t initrd[5000];
+	struct boot_info bi;
+	const char *why;
+
+	make_elf(&e);
+	memset(gpa_to_hva(&mem, ELF_DATA, 8192), 0xff, 8192);	/* bss must be cleared */
+	memset(initrd, 0x3c, sizeof(initrd));
+	assert_int_equal(boot_load(&mem, &e, sizeof(e), initrd, sizeof(initrd), cmd, LAYOUT_ACPI,
+				   &bi, &why), 0);
+	assert_int_equal(bi.entry, ELF_TEXT + 0x40);
+	assert_memory_equal(gpa_to_hva(&mem, ELF_TEXT, sizeof(e.text)), e.text, sizeof(e.text));
+	uint8_t *d = gpa_to_hva(&mem, ELF_DATA, 8192);
+	assert_memory_equal(d, e.data, sizeof(e.data));
+	for (unsigned i = sizeof(e.data); i < 8192; i++)
+		assert_int_equal(d[i], 0);
+
+	struct boot_params *zp = gpa_to_hva(&mem, LAYOUT_ZERO_PAGE, sizeof(*zp));
+	assert_int_equal(zp->hdr.header, 0x53726448);
+	assert_int_equal(zp->hdr.boot_flag, 0xAA55);
+	assert_int_equal(zp->hdr.type_of_loader, 0xff);
+	assert_int_equal(zp->hdr.cmd_line_ptr, LAYOUT_CMDLINE);
+	assert_string_equal((char *)gpa_to_hva(&mem, LAYOUT_CMDLINE, sizeof(cmd)), cmd);
+	assert_int_equal(zp->acpi_rsdp_addr, LAYOUT_ACPI);
+	assert_int_equal(zp->e820_entries, 5);
+	/* initrd above everything the segments occupy */
+	assert_true(zp->hdr.ramdisk_image >= ELF_DATA + 8192);
+	assert_int_equal(zp->hdr.ramdisk_size, sizeof(initrd));
+	assert_memory_equal(gpa_to_hva(&mem, zp->hdr.ramdisk_image, sizeof(initrd)), initrd,
+			    sizeof(initrd));
+
+	/* x86's command line limit: 2047 characters. */
+	char *long_cmd = malloc(2049);
+	memset(long_cmd, 'a', 2048);
+	long_cmd[2047] = 0;
+	assert_int_equal(boot_load(&mem, &e, sizeof(e), NULL, 0, long_cmd, 0, &bi, &why), 0);
+	long_cmd[2047] = 'a';
+	long_cmd[2048] = 0;
+	assert_int_equal(boot_load(&mem, &e, sizeof(e), NULL, 0, long_cmd, 0, &bi, &why), -E2BIG);
+	free(long_cmd);
+}
+
+/* Malformed ELF files: each refused with a reason, guest memory untouched. */
+static void test_elf_malformed(void **state)
+{
+	struct mini_elf e;
+	struct boot_info bi;
+	const char *why;
+	uint8_t *text = gpa_to_hva(&mem, ELF_TEXT, 256);
+
+#define REFUSE(mutate, err) do {						\
+		make_elf(&e);							\
+		mutate;								\
+		memset(text, 0x77, 256);					\
+		why = NULL;							\
+		assert_int_equal(boot_load(&mem, &e, sizeof(e), NULL, 0, "", 0, &bi, &why), err); \
+		assert_non_null(why);						\
+		for (unsigned i = 0; i < 256; i++)				\
+			assert_int_equal(text[i], 0x77);			\
+	} while (0)
+	REFUSE(e.eh.e_ident[EI_CLASS] = ELFCLASS32, -ENOEXEC);
+	REFUSE(e.eh.e_machine = EM_AARCH64, -ENOEXEC);
+	REFUSE(e.eh.e_type = ET_REL, -ENOEXEC);
+	REFUSE(e.eh.e_phoff = sizeof(e), -ENOEXEC);			/* headers past the end */
+	REFUSE(e.eh.e_phnum = 0xffff, -ENOEXEC);
+	REFUSE(e.eh.e_phentsize = 32, -ENOEXEC);
+	REFUSE(e.ph[2].p_filesz = 1ULL << 40, -ENOEXEC);		/* segment past the file */
+	REFUSE(e.ph[2].p_offset = ~0ULL, -ENOEXEC);
+	REFUSE(e.ph[2].p_filesz = 8193, -ENOEXEC);			/* filesz > memsz */
+	REFUSE(e.ph[2].p_paddr = 0x7000, -ENOEXEC);			/* over the zero page */
+	REFUSE(e.ph[2].p_paddr = RAM - 4096, -ENOMEM);			/* past the end of RAM */
+	REFUSE(e.ph[2].p_paddr = ~0ULL - 100, -ENOMEM);			/* wraps */
+	REFUSE(e.ph[2].p_memsz = 1ULL << 62, -ENOMEM);
+	REFUSE(e.eh.e_entry = ELF_DATA + 4096, -ENOEXEC);		/* entry in the bss */
+	REFUSE(e.eh.e_entry = 0, -ENOEXEC);
+#undef REFUSE
+	/* Truncated to the ELF header alone. */
+	make_elf(&e);
+	assert_int_equal(boot_load(&mem, &e, sizeof(Elf64_Ehdr), NULL, 0, "", 0, &bi, &why), -ENOEXEC);
+	assert_int_equal(boot_load(&mem, &e, 10, NULL, 0, "", 0, &bi, &why), -ENOEXEC);
+}
+
 static void test_page_tables(void **state)
 {
 	boot_build_page_tables(&mem);
@@ -198,6 +320,8 @@ int main(void)
 		cmocka_unit_test(test_cmdline_too_long),
 		cmocka_unit_test(test_initrd_too_big),
 		cmocka_unit_test(test_small_memory),
+		cmocka_unit_test(test_elf_vmlinux),
+		cmocka_unit_test(test_elf_malformed),
 		cmocka_unit_test(test_page_tables),
 	};
 
