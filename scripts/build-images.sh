@@ -54,6 +54,9 @@ new_root "$r1"
 install -m 0755 "$top/tests/integration/init-l1" "$r1/init"
 mkdir -p "$r1/images"
 cp "$kdir/bzImage" "$r1/images/bzImage"
+# The same kernel uncompressed (ELF, for the VMM's direct vmlinux boot and
+# QEMU's PVH boot), when the cached build has it.
+[ -f "$kdir/vmlinux" ] && cp "$kdir/vmlinux" "$r1/images/vmlinux"
 cp "$out/l2.cpio" "$r1/images/l2.cpio"
 cp "$top/build/bin/vmm-static" "$r1/bin/vmm"
 for b in "$top"/build/l1/*; do

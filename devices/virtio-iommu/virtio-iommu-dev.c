@@ -139,14 +139,15 @@ static unsigned serve_requests(struct vio_dev *vd)
 	struct virtq *vq = &d->vqs[0];
 	unsigned served = 0;
 
-	viommu_set_driver_features(vd->v, d->guest_features);
 	/* Bounded so that a ring that keeps failing cannot hold the vCPU; a
 	 * later kick serves what is left. */
 	for (unsigned n = 0; n < 4u * VIRTQ_MAX_SIZE; n++) {
 		int r = virtq_pop(vq, &vd->req);
 		if (r == 0)
 			break;
-		served++;
+		/* Not before: an idle poller must not write shared state. */
+		if (served++ == 0)
+			viommu_set_driver_features(vd->v, d->guest_features);
 		if (r < 0) {
 			if (vq->broken)
 				break;

@@ -37,6 +37,15 @@ measure qemu-q35 qemu -M q35 -enable-kvm -cpu host -m 256 -nographic -no-reboot 
 	-kernel $KERNEL -initrd $L2INITRD -append "$CMD"
 measure qemu-microvm qemu -M microvm -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
 	-kernel $KERNEL -initrd $L2INITRD -append "$CMD"
+# The same build as an uncompressed ELF: ours enters it at startup_64,
+# QEMU through its PVH note (no firmware-loaded decompressor either).
+if [ -f "$VMLINUX" ]; then
+	measure ours-vmlinux vmm --kernel $VMLINUX --initramfs $L2INITRD --cmdline "$CMD" --memory 256M --serial tty
+	measure qemu-pc-vmlinux qemu -M pc -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
+		-kernel $VMLINUX -initrd $L2INITRD -append "$CMD"
+	measure qemu-microvm-vmlinux qemu -M microvm -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
+		-kernel $VMLINUX -initrd $L2INITRD -append "$CMD"
+fi
 check "ours booted in every run" [ "$(wc -l </tmp/t-ours)" -eq "$RUNS" ]
 check "QEMU (pc) booted in every run" [ "$(wc -l </tmp/t-qemu-pc)" -eq "$RUNS" ]
 finish

@@ -11,4 +11,18 @@ check "L2 init marker printed" grep -q L2-INIT-MARKER /tmp/boot.log
 check "console: the kernel's lines, then init's, in order" \
 	awk '/Run \/init as init process/ { k = NR } /L2-INIT-MARKER/ { m = NR } END { exit !(k && m && k < m) }' /tmp/boot.log
 check "2 vCPUs visible in L2" grep -q "L2-CPUS: 2" /tmp/boot.log
+check "no kernel warning at boot" sh -c "! grep -q 'WARNING:' /tmp/boot.log"
+# The same kernel as an ELF vmlinux, entered at startup_64 (no decompressor).
+if [ -f "$VMLINUX" ]; then
+	bz=$KERNEL
+	KERNEL=$VMLINUX
+	run_l2 /tmp/boot-elf.log 300 boot --cpus 2 --memory 256M
+	rc=$?
+	KERNEL=$bz
+	check "vmlinux: vmm exits 0 after guest poweroff" [ $rc -eq 0 ]
+	check "vmlinux: L2 init marker printed" grep -q L2-INIT-MARKER /tmp/boot-elf.log
+	check "vmlinux: 2 vCPUs visible in L2" grep -q "L2-CPUS: 2" /tmp/boot-elf.log
+else
+	check "the image carries /images/vmlinux (scripts/build-kernel.sh keeps it)" false
+fi
 finish

@@ -1,6 +1,7 @@
 # Helpers for L1 scenario scripts (sourced). Every wait here is bounded.
 
 KERNEL=/images/bzImage
+VMLINUX=/images/vmlinux	# the same build as an ELF, if the image has it
 L2INITRD=/images/l2.cpio
 fails=0
 passes=0
