@@ -200,7 +200,7 @@ static void *poller(void *opaque)
 		} else if (now >= vd->poll_until || !vq->ready) {
 			/* Idle: kicks back on. One that raced in is served
 			 * on the next round, and polling goes on. */
-			if (vq->ready && virtq_set_kick(vq, true)) {
+			if (virtq_set_kick(vq, true) && vq->ready) {
 				virtq_set_kick(vq, false);
 				vd->poll_until = now + poll_us * 1000ull;
 			} else {
