@@ -273,6 +273,13 @@ void virtq_unpop(struct virtq *vq)
 		store16(avail_event_ptr(vq), kick_event(vq));
 }
 
+bool virtq_avail_peek(const struct virtq *vq)
+{
+	const struct virtq_avail_raw *a = __atomic_load_n(&vq->avail, __ATOMIC_ACQUIRE);
+
+	return a && load16(&a->idx) != __atomic_load_n(&vq->last_avail, __ATOMIC_RELAXED);
+}
+
 bool virtq_set_kick(struct virtq *vq, bool want)
 {
 	vq->no_kick = !want;

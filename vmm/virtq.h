@@ -64,6 +64,10 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e);
 void virtq_unpop(struct virtq *vq);
 /* Return a request to the driver with `written` bytes written into it. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
+/* True if the driver has made buffers available that were not popped yet.
+ * Safe without the lock that guards the queue (a poller's spin): it only
+ * reads, and a stale answer is settled by the virtq_pop that follows. */
+bool virtq_avail_peek(const struct virtq *vq);
 /* Ask the driver to notify (kick) the device for new buffers, or not to
  * (a device that polls): VRING_USED_F_NO_NOTIFY, or avail_event with
  * EVENT_IDX (virtio 1.2, 2.7.10). virtq_pop keeps the setting. When kicks
