@@ -10,18 +10,23 @@ log=$(mktemp /tmp/bench-blk.XXXXXX)
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
 # The console log has CRLF line ends.
 best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | head -1; }
-for c in ours-noiommu ours-strict ours-lazy ours-strict-poll ours-lazy-poll \
-	qemu-noiommu qemu-strict qemu-lazy; do
+for c in ours-noiommu ours-strict ours-lazy ours-strict-poll ours-lazy-poll ours-strict-poll-ind \
+	qemu-noiommu qemu-strict qemu-strict-noind qemu-lazy; do
 	eval "${c//-/_}=$(best $c)"
-	printf '%-14s %6s ms\n' "$c" "$(best $c)"
+	printf '%-20s %6s ms\n' "$c" "$(best $c)"
 done
 awk -v on="$ours_noiommu" -v os="$ours_strict" -v ol="$ours_lazy" -v qn="$qemu_noiommu" \
 	-v osp="$ours_strict_poll" -v olp="$ours_lazy_poll" \
-	-v qs="$qemu_strict" -v ql="$qemu_lazy" 'BEGIN {
-	printf "ours strict / ours no-vIOMMU: %.2f, polled %.2f (target <= 1.3)\n", os / on, osp / on
-	printf "ours lazy   / ours no-vIOMMU: %.2f, polled %.2f\n", ol / on, olp / on
-	printf "QEMU strict / QEMU no-vIOMMU: %.2f\n", qs / qn
-	printf "strict throughput, ours / QEMU: %.2fx, polled %.2fx (target >= 2)\n", qs / os, qs / osp
-	printf "lazy throughput, ours / QEMU: %.2fx, polled %.2fx\n", ql / ol, ql / olp
-	printf "no-vIOMMU throughput, ours / QEMU: %.2fx\n", qn / on
+	-v osi="$ours_strict_poll_ind" -v qsn="$qemu_strict_noind" \
+	-v qs="$qemu_strict" -v ql="$qemu_lazy" '
+function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "n/a" }
+BEGIN {
+	printf "ours strict / ours no-vIOMMU: %s, polled %s (target <= 1.3)\n", r(os, on), r(osp, on)
+	printf "  with indirect descriptors (indirect=on), polled: %s\n", r(osi, on)
+	printf "ours lazy   / ours no-vIOMMU: %s, polled %s\n", r(ol, on), r(olp, on)
+	printf "QEMU strict / QEMU no-vIOMMU: %s, indirect_desc=off %s\n", r(qs, qn), r(qsn, qn)
+	printf "strict throughput, ours / QEMU: %sx, polled %sx (target >= 2)\n", r(qs, os), r(qs, osp)
+	printf "  both without indirect descriptors, polled: %sx\n", r(qsn, osp)
+	printf "lazy throughput, ours / QEMU: %sx, polled %sx\n", r(ql, ol), r(ql, olp)
+	printf "no-vIOMMU throughput, ours / QEMU: %sx\n", r(qn, on)
 }'

@@ -15,6 +15,10 @@ struct disk_opts {
 	bool readonly;
 	bool direct;		/* O_DIRECT (default on; off for tmpfs) */
 	bool iommu;		/* behind the virtio-iommu */
+	/* Offer VIRTIO_RING_F_INDIRECT_DESC. Default: on, off with iommu=on
+	 * (behind a strict vIOMMU, an indirect table is one more MAP and
+	 * UNMAP request per I/O). */
+	bool indirect;
 };
 struct net_opts {
 	const char *tap;	/* tap interface name, created if missing */

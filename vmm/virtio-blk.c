@@ -500,6 +500,9 @@ int virtio_blk_create(const struct disk_opts *o)
 	d->nqueues = 1;
 	d->queue_max_size = BLK_QUEUE_SIZE;
 	d->iommu_platform = o->iommu;
+	/* Without indirect tables a chain of seg_max data descriptors plus
+	 * header and status still fits the ring (BLK_QUEUE_SIZE). */
+	d->no_indirect = !o->indirect;
 	d->dma = (struct dma_space){ .mem = &the_vm.mem };
 
 	r = virtio_pci_register(d);

@@ -718,8 +718,9 @@ int virtio_pci_register(struct virtio_dev *d)
 		d->queue_max_size = VIRTQ_MAX_SIZE;
 	if (!d->dma.mem)
 		d->dma.mem = &the_vm.mem;
-	d->host_features |= 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_RING_F_EVENT_IDX |
-			    1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+	d->host_features |= 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	if (!d->no_indirect)
+		d->host_features |= 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
 	if (d->iommu_platform)
 		d->host_features |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
 	else

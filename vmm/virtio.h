@@ -46,6 +46,7 @@ struct virtio_dev {
 	uint16_t queue_max_size;	/* default 256 */
 	bool notify_in_vcpu;		/* handle notify in the vCPU exit */
 	bool iommu_platform;		/* offer VIRTIO_F_ACCESS_PLATFORM */
+	bool no_indirect;		/* do not offer VIRTIO_RING_F_INDIRECT_DESC */
 	uint8_t status;
 	/* The address space of this device's DMA (GPA, or through the
 	 * virtio-iommu when iommu_platform). Set before virtio_pci_register. */
@@ -59,7 +60,7 @@ struct virtio_dev {
 /* Create the PCI function for d and register it. Initializes d->lock,
  * defaults queue_max_size (256) and d->dma.mem (guest RAM), and adds the
  * transport's features to host_features: VIRTIO_F_VERSION_1,
- * VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC and, with
+ * VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC (unless no_indirect) and, with
  * iommu_platform, VIRTIO_F_ACCESS_PLATFORM. */
 int virtio_pci_register(struct virtio_dev *d);
 /* The PCI function of a registered device (tests, ACPI). */

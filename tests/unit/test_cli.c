@@ -56,6 +56,7 @@ static void test_full(void **state)
 	assert_true(c.disks[0].readonly);
 	assert_true(c.disks[0].iommu);
 	assert_true(c.disks[0].direct);
+	assert_false(c.disks[0].indirect);	/* behind the IOMMU: off by default */
 	assert_int_equal(c.nnets, 1);
 	assert_string_equal(c.nets[0].tap, "tap0");
 	assert_true(c.nets[0].mac_set);
@@ -132,6 +133,25 @@ static void test_iommu_poll(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=fast"), CLI_ERROR);
 }
 
+/* Indirect descriptors: on by default, off by default behind the IOMMU,
+ * and either way when said. */
+static void test_disk_indirect(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "path=a"), CLI_OK);
+	assert_true(c.disks[0].indirect);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "path=a,indirect=off"), CLI_OK);
+	assert_false(c.disks[0].indirect);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "--disk", "path=a,iommu=on"), CLI_OK);
+	assert_false(c.disks[0].indirect);
+	/* Order does not matter: indirect=on before iommu=on still wins. */
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "--disk",
+			       "path=a,indirect=on,iommu=on"), CLI_OK);
+	assert_true(c.disks[0].indirect);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "path=a,indirect=yes"), CLI_ERROR);
+}
+
 static void test_help_version(void **state)
 {
 	struct vmm_config c;
@@ -148,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_iommu_poll),
+		cmocka_unit_test(test_disk_indirect),
 		cmocka_unit_test(test_help_version),
 	};
 

@@ -292,7 +292,7 @@ static int group_setup(void **state)
 	assert_int_equal(ftruncate(fd, 8 * 512 + 100), 0);	/* partial last sector */
 	close(fd);
 
-	struct disk_opts o = { .path = disk_path, .direct = true };
+	struct disk_opts o = { .path = disk_path, .direct = true, .indirect = true };
 
 	assert_int_equal(virtio_blk_create(&o), 0);
 	struct disk_opts ro = { .path = ro_path, .readonly = true, .direct = false };
@@ -490,6 +490,9 @@ static void test_readonly(void **state)
 
 	drv_init(&v, 1, BASE_FEATURES | 1ULL << VIRTIO_BLK_F_RO);
 	assert_true(dev_features(&v) & 1ULL << VIRTIO_BLK_F_RO);
+	/* Created with indirect = false: the feature is not offered. */
+	assert_false(dev_features(&v) & 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	assert_true(dev_features(&v) & 1ULL << VIRTIO_RING_F_EVENT_IDX);
 	unsigned dc = find_cap(&v, 0x09, VIRTIO_PCI_CAP_DEVICE_CFG);
 
 	assert_int_equal(rd(&v, cfg_rd(&v, dc + 8, 4), 8), 8);	/* partial sector dropped */
