@@ -14,13 +14,21 @@ truncate -s 64M /tmp/bench.img
 L2B="console=ttyS0 scenario=bench-blk"
 POLL_US=2000
 
-one() {	# one NAME CMDLINE_EXTRA COMMAND...
+one() {	# one NAME CMDLINE_EXTRA COMMAND...: bounded at 300 s, tried twice
 	name=$1 extra=$2
 	shift 2
-	timeout 600 "$@" </dev/null >/tmp/b-$name.log 2>&1
-	ms=$(sed -n 's/.*L2-DD-MS: \([0-9]*\).*/\1/p' /tmp/b-$name.log | tail -1)
+	for try in 1 2; do
+		[ "$name" = "${name%-pinned}" ] || pin_threads &
+		timeout 300 "$@" </dev/null >/tmp/b-$name.log 2>&1
+		wait
+		ms=$(sed -n 's/.*L2-DD-MS: \([0-9]*\).*/\1/p' /tmp/b-$name.log | tail -1)
+		[ -n "$ms" ] && break
+		# In the 2-CPU L1 an L2 now and then stops getting timer
+		# interrupts (docs/runner.md, "Multi-CPU L1"): once more.
+		echo "L1: $name gave no figure (attempt $try); its last lines:"
+		tail -5 /tmp/b-$name.log
+	done
 	echo "BENCH blk $name: ms=${ms:-none}" | tee -a /tmp/bench-results
-	[ -n "$ms" ] || tail -20 /tmp/b-$name.log
 }
 ours() {
 	n=$1 x=$2
@@ -42,6 +50,7 @@ for round in 1 2; do
 	ours ours-lazy-poll "iommu.strict=0" --iommu poll=$POLL_US --disk path=/tmp/bench.img,direct=off,iommu=on
 	ours ours-strict-poll-ind "iommu.strict=1" --iommu poll=$POLL_US \
 		--disk path=/tmp/bench.img,direct=off,iommu=on,indirect=on
+	ours ours-strict-poll-pinned "iommu.strict=1" --iommu poll=$POLL_US --disk path=/tmp/bench.img,direct=off,iommu=on
 	qemu_run qemu-noiommu "" -M pc -drive file=/tmp/bench.img,if=virtio,format=raw,cache=writeback
 	qemu_run qemu-strict "iommu.strict=1" -M q35 -device virtio-iommu-pci \
 		-drive file=/tmp/bench.img,if=none,id=d0,format=raw,cache=writeback \

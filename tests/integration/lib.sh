@@ -66,3 +66,26 @@ bind_nvme_vfio() {
 	done
 	return 0
 }
+
+# pin_threads (run in the background before starting a VMM with --iommu poll):
+# once its poller exists, vcpu0 -> CPU 0 (where a multi-CPU L1 steers device
+# interrupts), viommu-poll -> CPU 1. Gives up after 120 s.
+pin_threads() {
+	i=0
+	while [ $i -lt 120 ]; do
+		for t in /proc/$(pidof vmm 2>/dev/null)/task/*; do
+			[ "$(cat "$t/comm" 2>/dev/null)" = viommu-poll ] || continue
+			for u in /proc/$(pidof vmm)/task/*; do
+				case $(cat "$u/comm") in
+				vcpu0) taskset -p -c 0 "$(basename "$u")" >/dev/null ;;
+				viommu-poll) taskset -p -c 1 "$(basename "$u")" >/dev/null ;;
+				esac
+			done
+			echo "L1: pinned vcpu0 to CPU 0, viommu-poll to CPU 1"
+			return 0
+		done
+		sleep 1
+		i=$((i + 1))
+	done
+	echo "L1: no poller thread to pin"
+}
