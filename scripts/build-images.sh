@@ -72,7 +72,7 @@ if [ $with_qemu = 1 ]; then
 	done
 	ld=$(ldd "$q" | awk '/ld-linux/{print $1}')
 	cp -L "$ld" "$r1/qemu/lib/ld.so"
-	for fw in bios-256k.bin bios.bin bios-microvm.bin qboot.rom linuxboot.bin linuxboot_dma.bin \
+	for fw in bios-256k.bin bios.bin bios-microvm.bin qboot.rom linuxboot.bin linuxboot_dma.bin pvh.bin \
 		kvmvapic.bin vgabios-stdvga.bin efi-virtio.rom efi-e1000.rom; do
 		[ -e "/usr/share/qemu/$fw" ] && cp -L "/usr/share/qemu/$fw" "$r1/qemu/share/"
 	done

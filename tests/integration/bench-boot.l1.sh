@@ -9,43 +9,52 @@ CMD="console=ttyS0 scenario=bench-boot"
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "none"}'; }
 
-measure() {	# measure NAME COMMAND...: RUNS boots, median ms and overhead KiB
-	name=$1
-	shift
-	: >/tmp/t-$name
-	: >/tmp/m-$name
-	i=0
-	while [ $i -lt "$RUNS" ]; do
-		timeout 120 boottime --quiet --ram-mib 256 L2-INIT-MARKER -- "$@" </dev/null >/tmp/out-$name 2>&1
-		sed -n 's/^BOOTTIME-MS: \([0-9]*\)$/\1/p' /tmp/out-$name >>/tmp/t-$name
-		sed -n 's/^VMM-OVERHEAD-KB: \([0-9]*\)$/\1/p' /tmp/out-$name >>/tmp/m-$name
-		i=$((i + 1))
-		# A configuration that cannot boot this kernel is said once.
-		if [ "$(wc -l </tmp/t-$name)" -eq 0 ]; then
-			echo "BENCH boot $name: did not reach the marker; last lines:"
-			tail -5 /tmp/out-$name
-			break
-		fi
-	done
-	echo "BENCH boot $name: runs=$(wc -l </tmp/t-$name) median_ms=$(median </tmp/t-$name) all=$(tr '\n' ' ' </tmp/t-$name) overhead_kib=$(median </tmp/m-$name)"
+# The configurations take turns (run 1 of each, then run 2 of each, ...), so
+# a slow minute of the machine is shared out rather than landing on one.
+# config NAME 'COMMAND': remember a configuration (COMMAND is eval'ed at
+# each boot, quotes and all).
+NAMES=
+config() {
+	n=$1
+	NAMES="$NAMES $n"
+	printf '%s\n' "$2" >/tmp/cmd-$n
+	: >/tmp/t-$n
+	: >/tmp/m-$n
+}
+once() {	# once NAME: one boot, its time and overhead appended
+	n=$1
+	eval "timeout 120 boottime --quiet --ram-mib 256 L2-INIT-MARKER -- $(cat /tmp/cmd-$n)" \
+		</dev/null >/tmp/out-$n 2>&1
+	t=$(sed -n 's/^BOOTTIME-MS: \([0-9]*\)$/\1/p' /tmp/out-$n)
+	if [ -z "$t" ]; then
+		echo "L1: $n did not reach the marker; last lines:"
+		tail -5 /tmp/out-$n
+		return
+	fi
+	echo "$t" >>/tmp/t-$n
+	sed -n 's/^VMM-OVERHEAD-KB: \([0-9]*\)$/\1/p' /tmp/out-$n >>/tmp/m-$n
 }
 
-measure ours vmm --kernel $KERNEL --initramfs $L2INITRD --cmdline "$CMD" --memory 256M --serial tty
-measure qemu-pc qemu -M pc -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
-	-kernel $KERNEL -initrd $L2INITRD -append "$CMD"
-measure qemu-q35 qemu -M q35 -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
-	-kernel $KERNEL -initrd $L2INITRD -append "$CMD"
-measure qemu-microvm qemu -M microvm -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
-	-kernel $KERNEL -initrd $L2INITRD -append "$CMD"
-# The same build as an uncompressed ELF: ours enters it at startup_64,
-# QEMU through its PVH note (no firmware-loaded decompressor either).
+Q='qemu -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio'
+config ours 'vmm --kernel $KERNEL --initramfs $L2INITRD --cmdline "$CMD" --memory 256M --serial tty'
+config qemu-pc "$Q"' -M pc -kernel $KERNEL -initrd $L2INITRD -append "$CMD"'
+config qemu-q35 "$Q"' -M q35 -kernel $KERNEL -initrd $L2INITRD -append "$CMD"'
+config qemu-microvm "$Q"' -M microvm -kernel $KERNEL -initrd $L2INITRD -append "$CMD"'
 if [ -f "$VMLINUX" ]; then
-	measure ours-vmlinux vmm --kernel $VMLINUX --initramfs $L2INITRD --cmdline "$CMD" --memory 256M --serial tty
-	measure qemu-pc-vmlinux qemu -M pc -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
-		-kernel $VMLINUX -initrd $L2INITRD -append "$CMD"
-	measure qemu-microvm-vmlinux qemu -M microvm -enable-kvm -cpu host -m 256 -nographic -no-reboot -nodefaults -serial stdio \
-		-kernel $VMLINUX -initrd $L2INITRD -append "$CMD"
+	config ours-vmlinux 'vmm --kernel $VMLINUX --initramfs $L2INITRD --cmdline "$CMD" --memory 256M --serial tty'
+	config qemu-pc-vmlinux "$Q"' -M pc -kernel $VMLINUX -initrd $L2INITRD -append "$CMD"'
+	config qemu-microvm-vmlinux "$Q"' -M microvm -kernel $VMLINUX -initrd $L2INITRD -append "$CMD"'
 fi
+i=0
+while [ $i -lt "$RUNS" ]; do
+	for n in $NAMES; do
+		once $n
+	done
+	i=$((i + 1))
+done
+for n in $NAMES; do
+	echo "BENCH boot $n: runs=$(wc -l </tmp/t-$n) median_ms=$(median </tmp/t-$n) all=$(tr '\n' ' ' </tmp/t-$n) overhead_kib=$(median </tmp/m-$n)"
+done
 check "ours booted in every run" [ "$(wc -l </tmp/t-ours)" -eq "$RUNS" ]
 check "QEMU (pc) booted in every run" [ "$(wc -l </tmp/t-qemu-pc)" -eq "$RUNS" ]
 finish
