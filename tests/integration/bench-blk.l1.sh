@@ -14,21 +14,11 @@ truncate -s 64M /tmp/bench.img
 L2B="console=ttyS0 scenario=bench-blk"
 POLL_US=2000
 
-one() {	# one NAME CMDLINE_EXTRA COMMAND...: bounded at 300 s, tried twice
-	name=$1 extra=$2
+one() {	# one NAME CMDLINE_EXTRA COMMAND...
+	name=$1
 	shift 2
-	for try in 1 2; do
-		[ "$name" = "${name%-pinned}" ] || pin_threads &
-		timeout 300 "$@" </dev/null >/tmp/b-$name.log 2>&1
-		wait
-		ms=$(sed -n 's/.*L2-DD-MS: \([0-9]*\).*/\1/p' /tmp/b-$name.log | tail -1)
-		[ -n "$ms" ] && break
-		# In the 2-CPU L1 an L2 now and then stops getting timer
-		# interrupts (docs/runner.md, "Multi-CPU L1"): once more.
-		echo "L1: $name gave no figure (attempt $try); its last lines:"
-		tail -5 /tmp/b-$name.log
-	done
-	echo "BENCH blk $name: ms=${ms:-none}" | tee -a /tmp/bench-results
+	bench_try "$name" /tmp/b-$name.log 's/.*L2-DD-MS: \([0-9]*\).*/\1/p' "$@"
+	echo "BENCH blk $name: ms=${FIG:-none}" | tee -a /tmp/bench-results
 }
 ours() {
 	n=$1 x=$2

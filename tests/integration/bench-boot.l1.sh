@@ -40,6 +40,8 @@ config ours 'vmm --kernel $KERNEL --initramfs $L2INITRD --cmdline "$CMD" --memor
 config qemu-pc "$Q"' -M pc -kernel $KERNEL -initrd $L2INITRD -append "$CMD"'
 config qemu-q35 "$Q"' -M q35 -kernel $KERNEL -initrd $L2INITRD -append "$CMD"'
 config qemu-microvm "$Q"' -M microvm -kernel $KERNEL -initrd $L2INITRD -append "$CMD"'
+# The same build as an uncompressed ELF: ours enters it at startup_64,
+# QEMU through its PVH note (no firmware-loaded decompressor either).
 if [ -f "$VMLINUX" ]; then
 	config ours-vmlinux 'vmm --kernel $VMLINUX --initramfs $L2INITRD --cmdline "$CMD" --memory 256M --serial tty'
 	config qemu-pc-vmlinux "$Q"' -M pc -kernel $VMLINUX -initrd $L2INITRD -append "$CMD"'

@@ -11,23 +11,13 @@
 . /scenarios/passthrough-lib.sh
 nvme_find
 cl="console=ttyS0 scenario=bench-passthrough"
-# attempt CONFIG LOG COMMAND...: run a configuration (bounded at 300 s; a
-# normal one takes under 90), and once more if it gave no figure: in the
-# 2-CPU L1 an L2 now and then stops getting timer interrupts (docs/runner.md,
-# "Multi-CPU L1"). Prints "BENCH: CONFIG SECONDS" (or "failed").
+# attempt CONFIG LOG COMMAND...: one configuration (lib.sh bench_try);
+# prints "BENCH: CONFIG SECONDS" (or "failed") and the VMM's counters.
 attempt() {
 	c=$1 log=$2
 	shift 2
-	for try in 1 2; do
-		[ "$c" = "${c%-pinned}" ] || pin_threads &
-		timeout 300 "$@" </dev/null >"$log" 2>&1
-		wait
-		s=$(sed -n 's/.*L2-BENCH: \([0-9.]*\) s.*/\1/p' "$log" | tr -d '\r' | tail -1)
-		[ -n "$s" ] && break
-		echo "L1: $c gave no figure (attempt $try); its last lines:"
-		tail -5 "$log"
-	done
-	echo "BENCH: $c ${s:-failed}"
+	bench_try "$c" "$log" 's/.*L2-BENCH: \([0-9.]*\) s.*/\1/p' "$@"
+	echo "BENCH: $c ${FIG:-failed}"
 	grep '^virtio-iommu' "$log"
 }
 ours() {	# ours CONFIG GUEST_CMDLINE_EXTRA VMM_ARGS...

@@ -89,3 +89,24 @@ pin_threads() {
 	done
 	echo "L1: no poller thread to pin"
 }
+
+# bench_try NAME LOG SED COMMAND...: run a benchmark configuration, stdin
+# closed, output in LOG, bounded at 300 s; FIG gets what the sed script SED
+# prints from LOG (the figure). Without a figure it is said, with LOG's last
+# lines, and run once more: in a 2-CPU L1 an L2 now and then stops getting
+# timer interrupts (docs/runner.md, "Multi-CPU L1"). A NAME ending in
+# -pinned has its threads pinned (pin_threads).
+bench_try() {
+	bt_name=$1 bt_log=$2 bt_sed=$3
+	shift 3
+	for bt_try in 1 2; do
+		[ "$bt_name" = "${bt_name%-pinned}" ] || pin_threads &
+		timeout 300 "$@" </dev/null >"$bt_log" 2>&1
+		wait
+		FIG=$(sed -n "$bt_sed" "$bt_log" | tail -1)
+		[ -n "$FIG" ] && return 0
+		echo "L1: $bt_name gave no figure (attempt $bt_try); its last lines:"
+		tail -5 "$bt_log"
+	done
+	return 1
+}
