@@ -65,6 +65,10 @@ static void node_free(struct iova_map *m, void *p)
 		free(p);
 }
 
+static void pt_drop(struct iova_map *m, bool off);
+static void pt_insert(struct iova_map *m, const struct iova_mapping *e);
+static void pt_remove(struct iova_map *m, const struct iova_mapping *e);
+
 void iova_map_init(struct iova_map *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -86,6 +90,9 @@ void iova_map_destroy(struct iova_map *m)
 		free_subtree(m->root, m->height);
 	for (unsigned i = 0; i < m->nspare; i++)
 		free(m->spare[i]);
+	pt_drop(m, false);
+	while (m->pt_nspare)
+		free(m->pt_spare[--m->pt_nspare]);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -192,6 +199,209 @@ bool iova_map_overlaps(const struct iova_map *m, uint64_t start, uint64_t end)
 	return e && e->end >= start;
 }
 
+/* ---- Radix index (see iova_map.h). ----
+ *
+ * Four levels of 512 entries, like an x86 page table: the root splits the
+ * 48-bit space into 512 GiB blocks, then 1 GiB, 2 MiB and 4 KiB. An entry
+ * is empty, a table, or a leaf for a block lying wholly inside one mapping
+ * (so a 2 MiB-aligned stretch of a big mapping is one entry, not 512).
+ * A leaf keeps what a translation needs in two words: w0 = phys - start of
+ * the mapping (wrapping), w1 = the mapping's end with its low 12 bits
+ * (always 0xfff for an expressible mapping) holding the entry type and the
+ * flags. */
+#define PT_BITS 9
+#define PT_ENTRIES (1u << PT_BITS)
+#define PT_TOP_SHIFT 39
+#define PT_LIMIT (1ULL << 48)		/* the index covers IOVAs below this */
+#define PT_EMPTY 0u
+#define PT_TABLE 1u
+#define PT_LEAF 2u
+#define PT_TYPE 3u
+#define PT_FLAGS_SHIFT 4
+#define PT_FLAGS_MAX 0xffu
+
+struct pt_ent {
+	uint64_t w0, w1;
+};
+
+struct pt_table {
+	struct pt_ent e[PT_ENTRIES];
+	unsigned used;		/* non-empty entries */
+};
+
+static void pt_free_table(struct pt_table *t, unsigned shift)
+{
+	if (shift > 12)
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			if ((t->e[i].w1 & PT_TYPE) == PT_TABLE)
+				pt_free_table((struct pt_table *)(uintptr_t)t->e[i].w0, shift - PT_BITS);
+	free(t);
+}
+
+/* Drop the index: lookups use the tree. off: keep it dropped until the map
+ * is empty. */
+static void pt_drop(struct iova_map *m, bool off)
+{
+	if (m->pt)
+		pt_free_table(m->pt, PT_TOP_SHIFT);
+	m->pt = NULL;
+	m->pt_bytes = 0;
+	m->pt_off = off;
+}
+
+/* A zeroed table. Tables emptied by removals (all zero already) are kept
+ * for the next insert: a strict-mode guest maps and unmaps the same pages
+ * over and over. */
+static struct pt_table *pt_new_table(struct iova_map *m)
+{
+	struct pt_table *t;
+	if (m->pt_bytes + sizeof(*t) > IOVA_MAP_PT_MAX_BYTES)
+		return NULL;
+	if (m->pt_nspare) {
+		t = m->pt_spare[--m->pt_nspare];
+	} else {
+		t = aligned_alloc(64, (sizeof(*t) + 63) & ~(size_t)63);
+		if (!t)
+			return NULL;
+		memset(t, 0, sizeof(*t));
+	}
+	m->pt_bytes += sizeof(*t);
+	return t;
+}
+
+/* t is empty (every entry zero). */
+static void pt_release_table(struct iova_map *m, struct pt_table *t)
+{
+	m->pt_bytes -= sizeof(*t);
+	if (m->pt_nspare < IOVA_MAP_PT_SPARES)
+		m->pt_spare[m->pt_nspare++] = t;
+	else
+		free(t);
+}
+
+/* Fill [s, e] (inside t's span, a range no leaf covers yet) with leaves
+ * for one mapping. -ENOMEM: out of memory or budget (the caller drops the
+ * index). */
+static int pt_fill(struct iova_map *m, struct pt_table *t, unsigned shift, uint64_t s,
+		   uint64_t e, uint64_t w0, uint64_t w1)
+{
+	uint64_t size = 1ULL << shift;
+	for (uint64_t x = s;;) {
+		uint64_t lo = x & ~(size - 1), hi = lo + (size - 1);
+		uint64_t end = e < hi ? e : hi;
+		struct pt_ent *pe = &t->e[(x >> shift) & (PT_ENTRIES - 1)];
+		if (x == lo && end == hi) {
+			pe->w0 = w0;
+			pe->w1 = w1;
+			t->used++;
+		} else {
+			if ((pe->w1 & PT_TYPE) == PT_EMPTY) {
+				struct pt_table *c = pt_new_table(m);
+				if (!c)
+					return -ENOMEM;
+				pe->w0 = (uintptr_t)c;
+				pe->w1 = PT_TABLE;
+				t->used++;
+			}
+			int r = pt_fill(m, (struct pt_table *)(uintptr_t)pe->w0, shift - PT_BITS, x,
+					end, w0, w1);
+			if (r)
+				return r;
+		}
+		if (end == e)
+			return 0;
+		x = hi + 1;
+	}
+}
+
+/* Empty [s, e] (the blocks of whole mappings), freeing tables left empty. */
+static void pt_clear(struct iova_map *m, struct pt_table *t, unsigned shift, uint64_t s,
+		     uint64_t e)
+{
+	uint64_t size = 1ULL << shift;
+	for (uint64_t x = s;;) {
+		uint64_t lo = x & ~(size - 1), hi = lo + (size - 1);
+		uint64_t end = e < hi ? e : hi;
+		struct pt_ent *pe = &t->e[(x >> shift) & (PT_ENTRIES - 1)];
+		switch (pe->w1 & PT_TYPE) {
+		case PT_LEAF:
+			pe->w0 = pe->w1 = 0;
+			t->used--;
+			break;
+		case PT_TABLE: {
+			struct pt_table *c = (struct pt_table *)(uintptr_t)pe->w0;
+			pt_clear(m, c, shift - PT_BITS, x, end);
+			if (!c->used) {
+				pt_release_table(m, c);
+				pe->w0 = pe->w1 = 0;
+				t->used--;
+			}
+			break;
+		}
+		}
+		if (end == e)
+			return;
+		x = hi + 1;
+	}
+}
+
+/* A mapping was inserted: index it, or drop the index. */
+static void pt_insert(struct iova_map *m, const struct iova_mapping *e)
+{
+	if (m->pt_off)
+		return;
+	if ((e->start & 0xfff) || ((e->end + 1) & 0xfff) || e->flags > PT_FLAGS_MAX) {
+		pt_drop(m, true);
+		return;
+	}
+	if (e->start >= PT_LIMIT)
+		return;		/* above the index: the tree answers */
+	if (!m->pt && !(m->pt = pt_new_table(m))) {
+		pt_drop(m, true);
+		return;
+	}
+	uint64_t w1 = (e->end & ~0xfffULL) | PT_LEAF | ((uint64_t)e->flags << PT_FLAGS_SHIFT);
+	if (pt_fill(m, m->pt, PT_TOP_SHIFT, e->start, e->end < PT_LIMIT ? e->end : PT_LIMIT - 1,
+		    e->phys - e->start, w1))
+		pt_drop(m, true);
+}
+
+/* A mapping is going. */
+static void pt_remove(struct iova_map *m, const struct iova_mapping *e)
+{
+	if (m->pt && e->start < PT_LIMIT)
+		pt_clear(m, m->pt, PT_TOP_SHIFT, e->start, e->end < PT_LIMIT ? e->end : PT_LIMIT - 1);
+}
+
+bool iova_map_find(const struct iova_map *m, uint64_t iova, struct iova_mapping *out)
+{
+	const struct pt_table *t = m->pt;
+	if (t && iova < PT_LIMIT) {
+		for (unsigned shift = PT_TOP_SHIFT;; shift -= PT_BITS) {
+			const struct pt_ent *pe = &t->e[(iova >> shift) & (PT_ENTRIES - 1)];
+			uint64_t w1 = pe->w1;
+			switch (w1 & PT_TYPE) {
+			case PT_TABLE:
+				t = (const struct pt_table *)(uintptr_t)pe->w0;
+				continue;
+			case PT_LEAF:
+				out->start = iova & ~((1ULL << shift) - 1);
+				out->end = w1 | 0xfff;
+				out->phys = out->start + pe->w0;
+				out->flags = (uint32_t)(w1 >> PT_FLAGS_SHIFT) & PT_FLAGS_MAX;
+				return true;
+			default:
+				return false;
+			}
+		}
+	}
+	const struct iova_mapping *e = iova_map_lookup(m, iova);
+	if (!e)
+		return false;
+	*out = *e;
+	return true;
+}
+
 /* Insert into the subtree; returns a new right sibling (separator in *sep)
  * when the node split. Nodes come from the spare pool filled beforehand. */
 static void *ins(struct iova_map *m, void *node, unsigned h, const struct iova_mapping *e,
@@ -293,6 +503,7 @@ int iova_map_insert(struct iova_map *m, uint64_t start, uint64_t end, uint64_t p
 		m->height++;
 	}
 	m->count++;
+	pt_insert(m, &e);
 	return 0;
 }
 
@@ -501,6 +712,7 @@ int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_f
 			for (unsigned i = 0; i < l->n && fn; i++)
 				fn(opaque, &l->e[i]);
 		n = m->count;
+		pt_drop(m, false);
 		free_subtree(m->root, m->height);
 		m->root = NULL;
 		m->height = 0;
@@ -511,9 +723,12 @@ int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_f
 			uint64_t k = e->start;
 			if (fn)
 				fn(opaque, e);
+			pt_remove(m, e);
 			del_one(m, k);
 			n++;
 		}
+		if (!m->count)
+			m->pt_off = false;	/* empty: index again from here */
 	}
 	if (removed)
 		*removed = n;
@@ -592,11 +807,76 @@ static int validate_node(const void *node, unsigned h, bool is_root, uint64_t lo
 	return 0;
 }
 
+/* Every leaf of the index agrees with the tree; counts pages covered,
+ * tables and their used counts. */
+static int validate_pt(const struct iova_map *m, const struct pt_table *t, unsigned shift,
+		       uint64_t base, uint64_t *pages, size_t *bytes)
+{
+	unsigned used = 0;
+	*bytes += sizeof(*t);
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		const struct pt_ent *pe = &t->e[i];
+		uint64_t lo = base + ((uint64_t)i << shift), hi = lo + ((1ULL << shift) - 1);
+		switch (pe->w1 & PT_TYPE) {
+		case PT_EMPTY:
+			if (pe->w0 || pe->w1)
+				return -20;
+			continue;
+		case PT_TABLE: {
+			if (shift == 12)
+				return -21;
+			int r = validate_pt(m, (const struct pt_table *)(uintptr_t)pe->w0,
+					    shift - PT_BITS, lo, pages, bytes);
+			if (r)
+				return r;
+			break;
+		}
+		case PT_LEAF: {
+			const struct iova_mapping *e = iova_map_lookup(m, lo);
+			if (!e || e->end < hi || e->end != (pe->w1 | 0xfff) ||
+			    e->phys - e->start != pe->w0 ||
+			    e->flags != ((pe->w1 >> PT_FLAGS_SHIFT) & PT_FLAGS_MAX))
+				return -22;
+			*pages += 1ULL << (shift - 12);
+			break;
+		}
+		default:
+			return -23;
+		}
+		used++;
+	}
+	return used == t->used ? 0 : -24;
+}
+
+static int count_pages_below(void *opaque, const struct iova_mapping *e)
+{
+	if (e->start < PT_LIMIT) {
+		uint64_t end = e->end < PT_LIMIT ? e->end : PT_LIMIT - 1;
+		*(uint64_t *)opaque += ((end - e->start) >> 12) + 1;
+	}
+	return 0;
+}
+
+static int validate_index(const struct iova_map *m)
+{
+	uint64_t want = 0, have = 0;
+	size_t bytes = 0;
+	if (m->pt_off)
+		return m->pt ? -25 : 0;
+	iova_map_foreach(m, count_pages_below, &want);
+	if (!m->pt)
+		return want ? -26 : 0;
+	int r = validate_pt(m, m->pt, PT_TOP_SHIFT, 0, &have, &bytes);
+	if (r)
+		return r;
+	return have == want && bytes == m->pt_bytes ? 0 : -27;
+}
+
 int iova_map_validate(const struct iova_map *m)
 {
 	struct vstate st = { 0 };
 	if (!m->root)
-		return m->count == 0 && m->height == 0 ? 0 : -10;
+		return m->count == 0 && m->height == 0 && !m->pt_off ? validate_index(m) : -10;
 	int r = validate_node(m->root, m->height, true, 0, 0, true, &st);
 	if (r)
 		return r;
@@ -604,5 +884,5 @@ int iova_map_validate(const struct iova_map *m)
 		return -11;
 	if (st.count != m->count)
 		return -12;
-	return 0;
+	return validate_index(m);
 }

@@ -2,9 +2,16 @@
  * mappings [start, end] (inclusive ends, anywhere in 0..UINT64_MAX) ->
  * phys + flags, as created by MAP requests and removed by UNMAP requests.
  *
- * A B+tree keyed by start: lookups touch a handful of cache lines whatever
- * the number of mappings, inserts and removals are O(log n) with no large
- * memmove. Not thread-safe: the owner (viommu.c) serialises writers against
+ * A B+tree keyed by start holds the mappings: ordered queries, inserts and
+ * removals in O(log n) with no large memmove. Beside it, a radix index in
+ * the shape of a 4-level page table (4 KiB, 2 MiB, 1 GiB and 512 GiB
+ * blocks) answers "what does this IOVA translate to" for IOVAs below 2^48
+ * in four dependent loads, with no search: iova_map_find(). The index is
+ * kept in step by insert and remove; it is dropped (and lookups fall back
+ * to the tree) while the map holds a mapping it cannot express (start or
+ * end + 1 not 4 KiB-aligned, flags above 0xff) or when it would outgrow
+ * IOVA_MAP_PT_MAX_BYTES, and starts again once the map is empty.
+ * Not thread-safe: the owner (viommu.c) serialises writers against
  * readers. */
 #ifndef VIOMMU_IOVA_MAP_H
 #define VIOMMU_IOVA_MAP_H
@@ -19,6 +26,7 @@ struct iova_mapping {
 };
 
 #define IOVA_MAP_SPARES 12
+#define IOVA_MAP_PT_SPARES 4
 
 struct iova_map {
 	void *root;		/* NULL when empty */
@@ -27,7 +35,16 @@ struct iova_map {
 	/* Nodes kept aside so that an insert cannot fail half-way. */
 	void *spare[IOVA_MAP_SPARES];
 	unsigned nspare;
+	void *pt;		/* radix index root, NULL when none */
+	size_t pt_bytes;	/* memory held by the index */
+	bool pt_off;		/* index dropped until the map is empty */
+	void *pt_spare[IOVA_MAP_PT_SPARES];	/* emptied tables kept for reuse */
+	unsigned pt_nspare;
 };
+
+/* Memory the radix index of one map may use (a guest scattering single
+ * pages over the 48-bit space costs up to 3 tables of 8 KiB per page). */
+#define IOVA_MAP_PT_MAX_BYTES ((size_t)64 << 20)
 
 typedef void (*iova_map_fn)(void *opaque, const struct iova_mapping *m);
 
@@ -53,6 +70,19 @@ int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_f
 /* The mapping holding iova, or NULL. The pointer is valid until the map is
  * next modified. */
 const struct iova_mapping *iova_map_lookup(const struct iova_map *m, uint64_t iova);
+
+/* Translation lookup: the mapping holding iova, through the radix index
+ * when it covers iova (else the tree). *out gets the mapping from the start
+ * of iova's block in the index (4 KiB page or larger block, never before
+ * the mapping's start) to the mapping's end, with the matching phys: what
+ * a translation needs, not necessarily the mapping's own start. */
+bool iova_map_find(const struct iova_map *m, uint64_t iova, struct iova_mapping *out);
+
+/* Is the radix index in use (tests, benchmarks)? */
+static inline bool iova_map_indexed(const struct iova_map *m)
+{
+	return m->pt != NULL;
+}
 
 /* The mapping with the largest start <= x / the smallest start >= x. */
 const struct iova_mapping *iova_map_lookup_le(const struct iova_map *m, uint64_t x);

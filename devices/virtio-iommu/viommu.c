@@ -1010,11 +1010,7 @@ static void *viommu_translate(struct dma_space *s, uint64_t iova, uint64_t len,
 			ok = false;
 			reason = VIRTIO_IOMMU_FAULT_R_DOMAIN;
 		} else {
-			const struct iova_mapping *e = iova_map_lookup(&d->map, iova);
-			if (e)
-				m = *e;
-			else
-				ok = false;
+			ok = iova_map_find(&d->map, iova, &m);
 			reason = VIRTIO_IOMMU_FAULT_R_MAPPING;
 		}
 		pthread_rwlock_unlock(&v->lock);

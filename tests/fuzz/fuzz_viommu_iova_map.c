@@ -1,4 +1,4 @@
-/* libFuzzer target: the IOVA map's B+tree against a brute-force model, for
+/* libFuzzer target: the IOVA map (B+tree and radix index) against a brute-force model, for
  * arbitrary sequences of inserts (single and bulk, so that the tree grows
  * several levels), range removals (with the no-split rule), lookups and
  * structural checks.
@@ -99,7 +99,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t a = take(&data, &size, 2), b = take(&data, &size, 2);
 		uint8_t c = take(&data, &size, 1);
 		uint64_t s = addr(a, op >> 4), e;
-		if ((op >> 6) == 3)
+		if ((op >> 6) == 3 && ((op >> 4) & 3) == 1)
+			e = s + ((b + 1) << 12) - 1;		/* whole pages: indexed */
+		else if ((op >> 6) == 3)
 			e = s < (s + b) ? s + b : UINT64_MAX;	/* forward length */
 		else
 			e = addr(b, op >> 4);			/* any order */
@@ -149,6 +151,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (!x != !y)
 					abort();
 				if (x && (x->start != y->start || x->end != y->end || x->phys != y->phys))
+					abort();
+				/* The translation lookup (radix index when in use). */
+				struct iova_mapping f;
+				if (iova_map_find(&m, xs[i], &f) != !!y)
+					abort();
+				if (y && (f.start < y->start || f.start > xs[i] || f.end != y->end ||
+					  f.phys != y->phys + (f.start - y->start)))
 					abort();
 			}
 			bool o = false;

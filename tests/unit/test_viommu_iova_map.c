@@ -298,6 +298,228 @@ static void test_property_large_universe(void **st)
 		run_property(seed * 0xD1B54A32D192ED03ULL, 30000, 100000);
 }
 
+/* iova_map_find must agree with the model: the mapping holding x, seen from
+ * a block start at or after the mapping's start and at or before x. */
+static void check_find(const struct iova_map *m, const struct model *md, uint64_t x)
+{
+	struct iova_mapping f;
+	const struct iova_mapping *e = model_lookup(md, x);
+	bool hit = iova_map_find(m, x, &f);
+	assert_int_equal(hit, e != NULL);
+	if (!e)
+		return;
+	assert_true(f.start >= e->start && f.start <= x);
+	assert_int_equal(f.end, e->end);
+	assert_int_equal(f.phys, e->phys + (f.start - e->start));
+	assert_int_equal(f.flags, e->flags);
+}
+
+/* A page-aligned address: low pages, pages around 2 MiB / 1 GiB / 512 GiB
+ * block edges, around the top of the radix index (2^48) and of the space. */
+static uint64_t rand_page(unsigned universe)
+{
+	uint64_t a = rnd() % 2 ? (rnd() % universe) << 12 : 0;	/* block-aligned half the time */
+	switch (rnd() % 8) {
+	case 0:
+		return (1ULL << 21) * (rnd() % 8) + a;
+	case 1:
+		return (1ULL << 30) * (rnd() % 4) + a;
+	case 2:
+		return (1ULL << 39) * (rnd() % 3) + a;
+	case 3:
+		return (1ULL << 48) - 0x100000 + a;
+	case 4:
+		return (UINT64_MAX - a) & ~0xfffULL;
+	default:
+		return a;
+	}
+}
+
+/* The property test again with page-granular mappings, as a guest makes
+ * them (the radix index in use), sizes from one page to blocks of 1 GiB and
+ * more, with now and then an unaligned mapping that drops the index until
+ * the map empties. Every lookup goes through iova_map_find too. */
+static void run_property_pages(uint64_t seed, unsigned ops, unsigned universe)
+{
+	struct iova_map m;
+	struct model md = { 0 };
+	bool indexed_seen = false, dropped_seen = false;
+	iova_map_init(&m);
+	rng_state = seed;
+	for (unsigned op = 0; op < ops; op++) {
+		unsigned k = rnd() % 16;
+		uint64_t a = rand_page(universe);
+		uint64_t pages;
+		switch (rnd() % 8) {
+		case 0:
+			pages = (rnd() % 4 + 1) << 9;		/* 2 MiB multiples */
+			break;
+		case 1:
+			pages = (rnd() % 2 + 1) << 18;		/* 1 GiB multiples */
+			break;
+		case 2:
+			pages = rnd() % (universe * 2ULL) + 1;
+			break;
+		default:
+			pages = rnd() % 8 + 1;
+		}
+		uint64_t b = a + (pages << 12) - 1 < a ? UINT64_MAX : a + (pages << 12) - 1;
+		if (k < 7) {
+			uint64_t p = rnd() & ~0xfffULL;
+			uint32_t f = rnd() & 7;
+			if (rnd() % 400 == 0)
+				b -= 1;		/* end + 1 unaligned: drops the index */
+			int r1 = iova_map_insert(&m, a, b, p, f);
+			int r2 = model_insert(&md, a, b, p, f);
+			assert_int_equal(r1, r2);
+		} else if (k < 11) {
+			if (rnd() % 64 == 0) {
+				a = 0;
+				b = UINT64_MAX;
+			}
+			size_t n1, n2;
+			int r1 = iova_map_remove(&m, a, b, NULL, NULL, &n1);
+			int r2 = model_remove(&md, a, b, &n2);
+			assert_int_equal(r1, r2);
+			assert_int_equal(n1, n2);
+		} else {
+			for (int j = 0; j < 8; j++) {
+				uint64_t x = j ? rand_page(universe) + (rnd() & 0xfff) : a;
+				check_find(&m, &md, x);
+			}
+			/* Every mapping's first and last byte. */
+			for (size_t i = 0; i < md.n && i < 16; i++) {
+				const struct iova_mapping *e = &md.e[rnd() % md.n];
+				check_find(&m, &md, e->start);
+				check_find(&m, &md, e->end);
+				if (e->start)
+					check_find(&m, &md, e->start - 1);
+				if (e->end != UINT64_MAX)
+					check_find(&m, &md, e->end + 1);
+			}
+		}
+		indexed_seen |= iova_map_indexed(&m);
+		dropped_seen |= m.pt_off;
+		assert_int_equal(iova_map_count(&m), md.n);
+		if (op % 32 == 0)
+			assert_int_equal(iova_map_validate(&m), 0);
+	}
+	assert_int_equal(iova_map_validate(&m), 0);
+	assert_true(indexed_seen);
+	(void)dropped_seen;
+	iova_map_destroy(&m);
+	free(md.e);
+}
+
+static void test_property_pages(void **st)
+{
+	for (uint64_t seed = 1; seed <= 12; seed++)
+		run_property_pages(seed * 0xA0761D6478BD642FULL, 4000, 600);
+}
+
+/* The radix index by hand: blocks of every size, the 2^48 edge, an
+ * unaligned mapping dropping it, an emptied map taking it back. */
+static void test_radix_index(void **st)
+{
+	struct iova_map m;
+	struct iova_mapping f;
+	iova_map_init(&m);
+	/* 4 KiB + 2 MiB + 1 GiB + 4 KiB: one mapping of many block sizes. */
+	uint64_t s = (1ULL << 30) - (1ULL << 21) - 0x1000;
+	uint64_t e = (2ULL << 30) + (1ULL << 21) + 0xfff;
+	assert_int_equal(iova_map_insert(&m, s, e, 0x5000, 3), 0);
+	assert_true(iova_map_indexed(&m));
+	assert_int_equal(iova_map_validate(&m), 0);
+	assert_true(iova_map_find(&m, s, &f));
+	assert_int_equal(f.start, s);
+	assert_int_equal(f.phys, 0x5000);
+	assert_int_equal(f.end, e);
+	assert_true(iova_map_find(&m, (1ULL << 30) + 0x12345, &f));
+	assert_int_equal(f.start, 1ULL << 30);	/* the whole 1 GiB block */
+	assert_int_equal(f.phys, 0x5000 + (1ULL << 30) - s);
+	assert_int_equal(f.flags, 3);
+	assert_true(iova_map_find(&m, e, &f));
+	assert_false(iova_map_find(&m, s - 1, &f));
+	assert_false(iova_map_find(&m, e + 1, &f));
+	/* Straddling 2^48: the index holds the lower part, the tree the rest. */
+	uint64_t t = (1ULL << 48) - 0x2000;
+	assert_int_equal(iova_map_insert(&m, t, t + 0x3fff, 0x100000, 1), 0);
+	assert_true(iova_map_find(&m, t + 0x1fff, &f));
+	assert_int_equal(f.phys, 0x101000);
+	assert_true(iova_map_find(&m, t + 0x2000, &f));
+	assert_int_equal(f.phys + (t + 0x2000 - f.start), 0x102000);
+	assert_false(iova_map_find(&m, t + 0x4000, &f));
+	assert_int_equal(iova_map_validate(&m), 0);
+	/* An unaligned mapping: the index goes, answers stay right. */
+	assert_int_equal(iova_map_insert(&m, 0x10, 0x20, 0x7010, 1), 0);
+	assert_false(iova_map_indexed(&m));
+	assert_int_equal(iova_map_validate(&m), 0);
+	assert_true(iova_map_find(&m, (1ULL << 30) + 0x12345, &f));
+	assert_int_equal(f.phys + ((1ULL << 30) + 0x12345 - f.start), 0x5000 + (1ULL << 30) + 0x12345 - s);
+	assert_true(iova_map_find(&m, 0x18, &f));
+	assert_int_equal(f.phys, 0x7010);
+	/* Removing the odd one is not enough: the index returns when empty. */
+	size_t n;
+	assert_int_equal(iova_map_remove(&m, 0, 0xfff, NULL, NULL, &n), 0);
+	assert_false(iova_map_indexed(&m));
+	assert_int_equal(iova_map_remove(&m, 0, UINT64_MAX, NULL, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(iova_map_validate(&m), 0);
+	/* Back in the index; the big mapping removed on its own (every block
+	 * size cleared, tables freed) while another one stays. */
+	assert_int_equal(iova_map_insert(&m, s, e, 0x5000, 3), 0);
+	assert_int_equal(iova_map_insert(&m, 0x3000, 0x3fff, 0x9000, 2), 0);
+	size_t small = m.pt_bytes;
+	assert_int_equal(iova_map_remove(&m, 0x2000, 0x4fff, NULL, NULL, &n), 0);
+	assert_int_equal(iova_map_insert(&m, 0x3000, 0x3fff, 0x9000, 2), 0);
+	assert_true(m.pt_bytes == small);
+	assert_int_equal(iova_map_remove(&m, s, e, NULL, NULL, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(iova_map_validate(&m), 0);
+	assert_false(iova_map_find(&m, (1ULL << 30) + 0x12345, &f));
+	assert_false(iova_map_find(&m, s, &f));
+	assert_true(m.pt_bytes < small);
+	assert_int_equal(iova_map_remove(&m, 0, UINT64_MAX, NULL, NULL, &n), 0);
+	assert_int_equal(iova_map_insert(&m, 0x10, 0x20, 0x7010, 1), 0);
+	assert_int_equal(iova_map_insert(&m, s, e, 0x5000, 3), 0);
+	assert_int_equal(iova_map_insert(&m, t, t + 0x3fff, 0x100000, 1), 0);
+	assert_false(iova_map_indexed(&m));
+	assert_int_equal(iova_map_remove(&m, 0, 0xfff, NULL, NULL, &n), 0);
+	assert_false(iova_map_indexed(&m));
+	assert_int_equal(iova_map_remove(&m, 0, UINT64_MAX, NULL, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(iova_map_validate(&m), 0);
+	assert_int_equal(iova_map_insert(&m, 0x3000, 0x3fff, 0x9000, 2), 0);
+	assert_true(iova_map_indexed(&m));
+	assert_true(iova_map_find(&m, 0x3abc, &f));
+	assert_int_equal(f.phys, 0x9000);
+	assert_int_equal(iova_map_remove(&m, 0x3000, 0x3fff, NULL, NULL, &n), 0);
+	assert_int_equal(iova_map_validate(&m), 0);
+	assert_false(iova_map_find(&m, 0x3abc, &f));
+	iova_map_destroy(&m);
+}
+
+/* A guest scattering single pages over the 48-bit space: the index stops
+ * at its memory budget and the tree answers from then on. */
+static void test_radix_budget(void **st)
+{
+	struct iova_map m;
+	struct iova_mapping f;
+	iova_map_init(&m);
+	unsigned i;
+	for (i = 0; i < 8192 && !m.pt_off; i++) {
+		uint64_t s = (uint64_t)i << 30;	/* one page per 1 GiB: 2 tables each */
+		assert_int_equal(iova_map_insert(&m, s, s + 0xfff, s, 1), 0);
+		assert_true(m.pt_bytes <= IOVA_MAP_PT_MAX_BYTES);
+	}
+	assert_true(m.pt_off);
+	assert_false(iova_map_indexed(&m));
+	assert_int_equal(iova_map_validate(&m), 0);
+	assert_true(iova_map_find(&m, ((uint64_t)(i - 1) << 30) + 0x10, &f));
+	assert_int_equal(f.phys, (uint64_t)(i - 1) << 30);
+	iova_map_destroy(&m);
+}
+
 /* Many mappings: fill, check every lookup arithmetically, remove in random
  * order, with structural checks along the way. */
 static void test_bulk_random_order(void **st)
@@ -395,6 +617,9 @@ int main(void)
 		cmocka_unit_test(test_spec_unmap_examples),
 		cmocka_unit_test(test_property_small_universe),
 		cmocka_unit_test(test_property_large_universe),
+		cmocka_unit_test(test_property_pages),
+		cmocka_unit_test(test_radix_index),
+		cmocka_unit_test(test_radix_budget),
 		cmocka_unit_test(test_bulk_random_order),
 		cmocka_unit_test(test_foreach_sorted),
 	};
