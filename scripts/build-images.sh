@@ -47,6 +47,13 @@ r2=$out/root-l2
 new_root "$r2"
 install -m 0755 "$top/tests/integration/init-l2" "$r2/init"
 make_cpio "$r2" "$out/l2.cpio"
+# Tools some scenarios append to l2.cpio (cat l2.cpio l2-tools.cpio): kept
+# out of the guest every boot measurement uses.
+rt=$out/root-l2-tools
+rm -rf "$rt"
+mkdir -p "$rt/bin"
+cp "$top/build/l1/exitcost" "$rt/bin/"
+make_cpio "$rt" "$out/l2-tools.cpio"
 
 # ---- L1 ----
 r1=$out/root-l1
@@ -58,6 +65,7 @@ cp "$kdir/bzImage" "$r1/images/bzImage"
 # QEMU's PVH boot), when the cached build has it.
 [ -f "$kdir/vmlinux" ] && cp "$kdir/vmlinux" "$r1/images/vmlinux"
 cp "$out/l2.cpio" "$r1/images/l2.cpio"
+cp "$out/l2-tools.cpio" "$r1/images/l2-tools.cpio"
 cp "$top/build/bin/vmm-static" "$r1/bin/vmm"
 for b in "$top"/build/l1/*; do
 	[ -x "$b" ] && cp "$b" "$r1/bin/"

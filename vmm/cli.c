@@ -39,6 +39,10 @@ static const char usage[] =
 "                         request queue from a polling thread, with the\n"
 "                         guest's kicks off, until USEC pass without a\n"
 "                         request (0-1000000, default 0: every request kicks)\n"
+"  --virtio-notify mmio|pio\n"
+"                         where virtio devices' queue notify registers are:\n"
+"                         in the memory BAR (mmio, default) or an I/O BAR\n"
+"                         (pio: cheaper exits for a nested guest)\n"
 "  --stats                print device counters when the VM stops\n"
 "  --help                 this text\n"
 "  --version              the version\n"
@@ -264,7 +268,7 @@ static int parse_console(const char *flag, char *arg, enum console_mode *mode,
 enum {
 	OPT_KERNEL = 256, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK,
 	OPT_NET, OPT_DEVICE, OPT_SERIAL, OPT_CONSOLE, OPT_IOMMU, OPT_STATS, OPT_HELP,
-	OPT_VERSION,
+	OPT_VERSION, OPT_VIRTIO_NOTIFY,
 };
 
 static const struct option options[] = {
@@ -280,6 +284,7 @@ static const struct option options[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "iommu", optional_argument, NULL, OPT_IOMMU },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "virtio-notify", required_argument, NULL, OPT_VIRTIO_NOTIFY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
@@ -387,6 +392,14 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 			break;
 		case OPT_STATS:
 			c->stats = true;
+			break;
+		case OPT_VIRTIO_NOTIFY:
+			if (!strcmp(optarg, "pio"))
+				c->pio_notify = true;
+			else if (!strcmp(optarg, "mmio"))
+				c->pio_notify = false;
+			else
+				return fail("--virtio-notify", "'%s' is neither mmio nor pio", optarg);
 			break;
 		case OPT_HELP:
 			fputs(usage, stdout);

@@ -30,6 +30,7 @@ struct vmm_config {
 	bool iommu;
 	unsigned iommu_poll_us;	/* --iommu poll=USEC; 0: no polling */
 	bool stats;		/* print device counters at exit */
+	bool pio_notify;	/* --virtio-notify pio */
 };
 
 enum cli_result { CLI_OK = 0, CLI_EXIT = 1, CLI_ERROR = 2 };

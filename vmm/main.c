@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "devices.h"
 #include "virtio-iommu-dev.h"
+#include "virtio.h"
 #include "evloop.h"
 #include "kvm.h"
 #include "pci.h"
@@ -49,6 +50,7 @@ static int create_devices(const struct vmm_config *c)
 {
 	int ret;
 
+	virtio_pci_set_pio_notify(c->pio_notify);
 	if (c->iommu) {
 		virtio_iommu_set_poll(c->iommu_poll_us);
 		if ((ret = virtio_iommu_create()))

@@ -7,6 +7,10 @@
  *	0x3000	notifications: queue q at 0x3000 + 4 * q
  *	0x4000	MSI-X table (one vector per queue, plus one for config)
  *	0x5000	MSI-X PBA
+ * With pio_notify the notify registers are instead in an I/O BAR (BAR2),
+ * queue q at port BAR2 + 4 * q: a nested guest's port write exits with the
+ * port, size and value in hand, where an MMIO write makes the hypervisor
+ * fetch and decode the instruction.
  * Capabilities: MSI-X, then the vendor capabilities for common, notify, ISR,
  * device config and the PCI-config access window.
  *
@@ -36,6 +40,7 @@
 #define VP_BAR_SIZE	0x8000
 #define VP_COMMON_LEN	(VIRTIO_PCI_COMMON_Q_USEDHI + 4)
 #define VP_NOTIFY_MULT	4
+#define VP_PIO_BAR	2		/* the I/O BAR of pio_notify */
 #define VP_MAX_VECTORS	(VIRTIO_MAX_QUEUES + 1)
 
 #define PCI_CAP_ID_MSIX		0x11
@@ -568,13 +573,27 @@ static void vp_bar_io(void *opaque, uint64_t off, void *data, unsigned len, bool
 		}
 		uint64_t q = (off - VP_NOTIFY) / VP_NOTIFY_MULT;
 
-		if (q < d->nqueues)
+		if (q < d->nqueues && !d->pio_notify)
 			vp_queue_kick(vp, q);
 	} else if (off < VP_MSIX_PBA) {
 		msix_table_access(vp, off - VP_MSIX_TABLE, data, len, is_write);
 	} else if (!is_write) {
 		msix_pba_read(vp, off - VP_MSIX_PBA, data, len);
 	}
+}
+
+/* The I/O BAR of pio_notify: queue q's notify register at 4 * q. */
+static void vp_pio_notify(void *opaque, uint64_t off, void *data, unsigned len, bool is_write)
+{
+	struct virtio_pci *vp = opaque;
+	uint64_t q = off / VP_NOTIFY_MULT;
+
+	if (!is_write) {
+		memset(data, 0, len);
+		return;
+	}
+	if (q < vp->vdev->nqueues)
+		vp_queue_kick(vp, q);
 }
 
 /* ---- notifications through ioeventfd ---- */
@@ -590,10 +609,12 @@ static void vp_kick_ready(void *opaque, uint32_t events)
 	vp_queue_kick(k->vp, k->q);
 }
 
+/* base: the notify registers' first address (BAR0 + VP_NOTIFY, or the
+ * I/O BAR's port). */
 static void vp_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
 {
 	for (unsigned q = 0; q < vp->vdev->nqueues; q++) {
-		int r = vm_ioeventfd(base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2, false,
+		int r = vm_ioeventfd(base + VP_NOTIFY_MULT * q, 2, vp->vdev->pio_notify,
 				     vp->kicks[q].fd, assign);
 
 		if (r < 0 && assign)
@@ -608,25 +629,34 @@ static void vp_bar_moved(struct pci_dev *pd, int bar, uint64_t old_addr, uint64_
 {
 	struct virtio_pci *vp = pd->priv;
 
-	if (bar != 0 || !vp->use_ioeventfd)
+	uint64_t off = vp->vdev->pio_notify ? 0 : VP_NOTIFY;
+
+	if (bar != (vp->vdev->pio_notify ? VP_PIO_BAR : 0) || !vp->use_ioeventfd)
 		return;
 	if (old_addr)
-		vp_ioeventfds(vp, old_addr, false);
+		vp_ioeventfds(vp, old_addr + off, false);
 	if (enabled)
-		vp_ioeventfds(vp, new_addr, true);
+		vp_ioeventfds(vp, new_addr + off, true);
 }
 
 /* ---- PCI config space ---- */
 
-/* VIRTIO_PCI_CAP_PCI_CFG: a window onto the BAR through config space. */
-static bool cfgcap_window(struct virtio_pci *vp, uint64_t *off, unsigned *len)
+/* VIRTIO_PCI_CAP_PCI_CFG: a window onto a BAR through config space (BAR0,
+ * or the notify I/O BAR). The handler of the BAR the window points at. */
+static io_handler_fn cfgcap_window(struct virtio_pci *vp, uint64_t *off, unsigned *len)
 {
 	const uint8_t *c = vp->pci.cfg + vp->cfgcap;
+	uint8_t bar = c[VIRTIO_PCI_CAP_BAR];
 
 	*off = get32(c + VIRTIO_PCI_CAP_OFFSET);
 	*len = get32(c + VIRTIO_PCI_CAP_LENGTH);
-	return c[VIRTIO_PCI_CAP_BAR] == 0 && (*len == 1 || *len == 2 || *len == 4) &&
-	       (*off & (*len - 1)) == 0 && *off + *len <= VP_BAR_SIZE;
+	if (!(*len == 1 || *len == 2 || *len == 4) || (*off & (*len - 1)))
+		return NULL;
+	if (bar == 0 && *off + *len <= VP_BAR_SIZE)
+		return vp_bar_io;
+	if (bar == VP_PIO_BAR && vp->vdev->pio_notify && *off + *len <= vp->pci.bars[bar].size)
+		return vp_pio_notify;
+	return NULL;
 }
 
 static void vp_cfg_read(struct pci_dev *pd, uint32_t off, void *data, unsigned len)
@@ -635,9 +665,10 @@ static void vp_cfg_read(struct pci_dev *pd, uint32_t off, void *data, unsigned l
 	uint32_t data_off = vp->cfgcap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
 	uint64_t boff;
 	unsigned blen;
+	io_handler_fn fn;
 
-	if (overlaps(off, len, data_off, 4) && cfgcap_window(vp, &boff, &blen))
-		vp_bar_io(vp, boff, pd->cfg + data_off, blen, false);
+	if (overlaps(off, len, data_off, 4) && (fn = cfgcap_window(vp, &boff, &blen)))
+		fn(vp, boff, pd->cfg + data_off, blen, false);
 	pci_cfg_default_read(pd, off, data, len);
 }
 
@@ -647,12 +678,13 @@ static void vp_cfg_write(struct pci_dev *pd, uint32_t off, const void *data, uns
 	uint32_t data_off = vp->cfgcap + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
 	uint64_t boff;
 	unsigned blen;
+	io_handler_fn fn;
 
 	pci_cfg_default_write(pd, off, data, len);
 	if (overlaps(off, len, vp->msix_cap + 2, 2))
 		msix_ctrl_changed(vp);
-	if (overlaps(off, len, data_off, 4) && cfgcap_window(vp, &boff, &blen))
-		vp_bar_io(vp, boff, pd->cfg + data_off, blen, true);
+	if (overlaps(off, len, data_off, 4) && (fn = cfgcap_window(vp, &boff, &blen)))
+		fn(vp, boff, pd->cfg + data_off, blen, true);
 }
 
 static const struct pci_dev_ops vp_pci_ops = {
@@ -661,14 +693,14 @@ static const struct pci_dev_ops vp_pci_ops = {
 	.bar_moved = vp_bar_moved,
 };
 
-static void add_vndr_cap(struct pci_dev *pd, uint8_t type, uint32_t offset, uint32_t length,
-			 unsigned caplen)
+static void add_vndr_cap(struct pci_dev *pd, uint8_t type, uint8_t bar, uint32_t offset,
+			 uint32_t length, unsigned caplen)
 {
 	unsigned c = pci_dev_add_cap(pd, PCI_CAP_ID_VNDR, caplen);
 
 	pd->cfg[c + VIRTIO_PCI_CAP_LEN] = caplen;
 	pd->cfg[c + VIRTIO_PCI_CAP_CFG_TYPE] = type;
-	pd->cfg[c + VIRTIO_PCI_CAP_BAR] = 0;
+	pd->cfg[c + VIRTIO_PCI_CAP_BAR] = bar;
 	put32(pd->cfg + c + VIRTIO_PCI_CAP_OFFSET, offset);
 	put32(pd->cfg + c + VIRTIO_PCI_CAP_LENGTH, length);
 	if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
@@ -697,6 +729,13 @@ static uint32_t class_of(uint16_t id)
 	}
 }
 
+static bool pio_notify_default;
+
+void virtio_pci_set_pio_notify(bool on)
+{
+	pio_notify_default = on;
+}
+
 int virtio_pci_register(struct virtio_dev *d)
 {
 	struct virtio_pci *vp;
@@ -710,6 +749,7 @@ int virtio_pci_register(struct virtio_dev *d)
 	if (!vp)
 		return -ENOMEM;
 	vp->vdev = d;
+	d->pio_notify |= pio_notify_default;
 	pthread_mutex_init(&vp->irq_lock, NULL);
 	pthread_mutex_init(&d->lock, NULL);
 	if (!d->queue_max_size)
@@ -750,15 +790,22 @@ int virtio_pci_register(struct virtio_dev *d)
 	for (unsigned v = 0; v < vp->nvec; v++)
 		vp->msix_table[v][3] = MSIX_ENTRY_MASKED;
 
-	add_vndr_cap(pd, VIRTIO_PCI_CAP_COMMON_CFG, VP_COMMON, VP_COMMON_LEN,
+	add_vndr_cap(pd, VIRTIO_PCI_CAP_COMMON_CFG, 0, VP_COMMON, VP_COMMON_LEN,
 		     sizeof(struct virtio_pci_cap));
-	add_vndr_cap(pd, VIRTIO_PCI_CAP_NOTIFY_CFG, VP_NOTIFY, VP_NOTIFY_MULT * d->nqueues,
-		     sizeof(struct virtio_pci_notify_cap));
-	add_vndr_cap(pd, VIRTIO_PCI_CAP_ISR_CFG, VP_ISR, 1, sizeof(struct virtio_pci_cap));
+	if (d->pio_notify) {
+		pci_dev_set_bar(pd, VP_PIO_BAR, PCI_BAR_IO, VP_NOTIFY_MULT * d->nqueues, false,
+				vp_pio_notify, vp);
+		add_vndr_cap(pd, VIRTIO_PCI_CAP_NOTIFY_CFG, VP_PIO_BAR, 0,
+			     VP_NOTIFY_MULT * d->nqueues, sizeof(struct virtio_pci_notify_cap));
+	} else {
+		add_vndr_cap(pd, VIRTIO_PCI_CAP_NOTIFY_CFG, 0, VP_NOTIFY,
+			     VP_NOTIFY_MULT * d->nqueues, sizeof(struct virtio_pci_notify_cap));
+	}
+	add_vndr_cap(pd, VIRTIO_PCI_CAP_ISR_CFG, 0, VP_ISR, 1, sizeof(struct virtio_pci_cap));
 	if (d->config_size)
-		add_vndr_cap(pd, VIRTIO_PCI_CAP_DEVICE_CFG, VP_DEVICE, d->config_size,
+		add_vndr_cap(pd, VIRTIO_PCI_CAP_DEVICE_CFG, 0, VP_DEVICE, d->config_size,
 			     sizeof(struct virtio_pci_cap));
-	add_vndr_cap(pd, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, sizeof(struct virtio_pci_cfg_cap));
+	add_vndr_cap(pd, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, 0, sizeof(struct virtio_pci_cfg_cap));
 
 	/* Queue notifications on the event loop, unless handled in the vCPU. */
 	for (unsigned q = 0; q < d->nqueues; q++)

@@ -47,6 +47,7 @@ struct virtio_dev {
 	bool notify_in_vcpu;		/* handle notify in the vCPU exit */
 	bool iommu_platform;		/* offer VIRTIO_F_ACCESS_PLATFORM */
 	bool no_indirect;		/* do not offer VIRTIO_RING_F_INDIRECT_DESC */
+	bool pio_notify;		/* notify registers in an I/O BAR (BAR2), not BAR0 */
 	uint8_t status;
 	/* The address space of this device's DMA (GPA, or through the
 	 * virtio-iommu when iommu_platform). Set before virtio_pci_register. */
@@ -56,6 +57,10 @@ struct virtio_dev {
 	/* Bus/device/function the device landed on, after registration. */
 	uint16_t bdf;
 };
+
+/* Devices registered from now on put their notify registers in an I/O BAR
+ * (d->pio_notify) when on is true. */
+void virtio_pci_set_pio_notify(bool on);
 
 /* Create the PCI function for d and register it. Initializes d->lock,
  * defaults queue_max_size (256) and d->dma.mem (guest RAM), and adds the

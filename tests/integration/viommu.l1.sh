@@ -1,18 +1,22 @@
 # virtio-iommu with the VMM's own virtio-blk behind it (iommu=on): the
 # guest's Linux driver binds, the disk gets an IOMMU group, and a pattern
 # round-trips in strict mode, lazy mode and bypass (iommu.passthrough=1).
-# The VMM's counters show the MAP/UNMAP requests it served.
+# The VMM's counters show the MAP/UNMAP requests it served. strict-pio:
+# strict again with every virtio device's notify registers in an I/O BAR
+# (--virtio-notify pio; the memory BAR's notify area then kicks nothing).
 . /scenarios/lib.sh
-for mode in strict lazy bypass; do
+for mode in strict lazy bypass strict-pio; do
+	extra=
 	case $mode in
 	strict) L2_CMDLINE_EXTRA="iommu.strict=1"; want=DMA ;;
 	lazy) L2_CMDLINE_EXTRA="iommu.strict=0"; want=DMA-FQ ;;
 	bypass) L2_CMDLINE_EXTRA="iommu.passthrough=1"; want=identity ;;
+	strict-pio) L2_CMDLINE_EXTRA="iommu.strict=1"; want=DMA; extra="--virtio-notify pio" ;;
 	esac
 	rm -f /tmp/vdisk.img
 	truncate -s 16M /tmp/vdisk.img
 	run_l2 /tmp/viommu-$mode.log 400 viommu --cpus 1 --memory 256M --iommu --stats \
-		--disk path=/tmp/vdisk.img,direct=off,iommu=on
+		--disk path=/tmp/vdisk.img,direct=off,iommu=on $extra
 	rc=$?
 	log=/tmp/viommu-$mode.log
 	w=$(sed -n 's/.*L2-WRITE-MD5: \([0-9a-f]*\).*/\1/p' $log | head -1)
@@ -29,6 +33,12 @@ for mode in strict lazy bypass; do
 	check "$mode: pattern read back matches" [ -n "$w" ] && [ "$w" = "$r" ]
 	check "$mode: host file holds the pattern" [ "$w" = "$h" ]
 	check "$mode: endpoint attached" [ "${attach:-0}" -ge 1 ]
+	if [ $mode = strict-pio ]; then
+		# Both devices' notify capabilities name BAR2, an I/O BAR.
+		check "$mode: notify registers in I/O BARs" [ "$(grep -c "L2-NOTIFY-BAR: 2 io" $log)" -eq 2 ]
+	else
+		check "$mode: no I/O BAR without --virtio-notify pio" sh -c "! grep -q L2-NOTIFY-BAR $log"
+	fi
 	if [ $mode = bypass ]; then
 		check "$mode: no MAP requests needed" [ "${maps:-1}" -eq 0 ]
 	else

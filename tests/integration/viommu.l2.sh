@@ -11,3 +11,9 @@ dd if=/tmp/pat of=/dev/vda bs=1M conv=fsync 2>/dev/null
 echo "L2-WRITE-MD5: $(md5sum </tmp/pat | cut -d' ' -f1)"
 echo 3 >/proc/sys/vm/drop_caches
 echo "L2-READ-MD5: $(dd if=/dev/vda bs=1M count=4 2>/dev/null | md5sum | cut -d' ' -f1)"
+# Virtio functions with an I/O BAR2 (the notify BAR of --virtio-notify pio).
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor")" = 0x1af4 ] || continue
+	set -- $(sed -n 3p "$d/resource")
+	[ $(($3 & 0x100)) -ne 0 ] && echo "L2-NOTIFY-BAR: 2 io $(basename "$d")"
+done

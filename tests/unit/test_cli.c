@@ -152,6 +152,20 @@ static void test_disk_indirect(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--disk", "path=a,indirect=yes"), CLI_ERROR);
 }
 
+static void test_virtio_notify(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz"), CLI_OK);
+	assert_false(c.pio_notify);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--virtio-notify", "pio"), CLI_OK);
+	assert_true(c.pio_notify);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--virtio-notify=mmio"), CLI_OK);
+	assert_false(c.pio_notify);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--virtio-notify", "port"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--virtio-notify"), CLI_ERROR);
+}
+
 static void test_help_version(void **state)
 {
 	struct vmm_config c;
@@ -169,6 +183,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_iommu_poll),
 		cmocka_unit_test(test_disk_indirect),
+		cmocka_unit_test(test_virtio_notify),
 		cmocka_unit_test(test_help_version),
 	};
 

@@ -66,6 +66,7 @@ static int disk_fd;
 struct drv {
 	struct pci_dev *pd;
 	uint64_t bar;
+	uint64_t pio;		/* notify I/O BAR's port (pio_notify devices), else 0 */
 	unsigned nq;
 	uint16_t avail_idx[4], used_seen[4];
 };
@@ -203,7 +204,13 @@ static void submit_q(struct drv *v, unsigned q, uint16_t head)
 
 	a->ring[v->avail_idx[q] % QSZ] = head;
 	__atomic_store_n(&a->idx, ++v->avail_idx[q], __ATOMIC_RELEASE);
-	wr(v, 0x3000 + 4 * q, q, 2);	/* notify queue q */
+	if (v->pio) {
+		uint16_t x = q;
+
+		io_bus_access(&the_vm.pio, v->pio + 4 * q, &x, 2, true);
+	} else {
+		wr(v, 0x3000 + 4 * q, q, 2);	/* notify queue q */
+	}
 }
 
 /* Wait (up to 5 s) for the next used entry of queue q; false on timeout. */
@@ -310,6 +317,10 @@ static int group_setup(void **state)
 	struct net_opts no = { .tap = NULL };
 
 	have_net = virtio_net_create(&no) == 0;
+	/* Last: a disk with its notify registers in an I/O BAR. */
+	virtio_pci_set_pio_notify(true);
+	assert_int_equal(virtio_blk_create(&o), 0);
+	virtio_pci_set_pio_notify(false);
 	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
 	return 0;
 }
@@ -600,6 +611,63 @@ static void test_reset_stops_queue(void **state)
 	assert_int_equal(used()->idx, before);
 }
 
+/* --virtio-notify pio: the notify capability points at an I/O BAR (BAR2),
+ * port writes there kick the queue, the memory BAR's notify area does not,
+ * and the config-space window reaches the I/O BAR too. */
+static void test_pio_notify(void **state)
+{
+	struct drv v;
+	uint32_t len;
+
+	drv_init_dev(&v, have_net ? 4 : 3, 0x1042, 1, BASE_FEATURES);
+	wr(&v, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+	unsigned nc = find_cap(&v, 0x09, VIRTIO_PCI_CAP_NOTIFY_CFG);
+
+	assert_true(nc);
+	assert_int_equal(cfg_rd(&v, nc + 4, 1), 2);		/* bar */
+	assert_int_equal(cfg_rd(&v, nc + 8, 4), 0);		/* offset */
+	assert_int_equal(cfg_rd(&v, nc + 12, 4), 4);		/* length: one queue */
+	assert_int_equal(cfg_rd(&v, nc + 16, 4), 4);		/* notify_off_multiplier */
+	assert_int_equal(cfg_rd(&v, 0x18, 4) & 1, 1);		/* BAR2: I/O space */
+	assert_int_equal(v.pd->bars[2].kind, PCI_BAR_IO);
+	assert_true(v.pd->bars[2].mapped);
+	v.pio = v.pd->bars[2].addr;
+
+	/* A request kicked through the port completes. */
+	memset(gpa(DATA_GPA), 0x5c, 512);
+	assert_int_equal(request(&v, VIRTIO_BLK_T_OUT, 7, DATA_GPA, 512, false, &len), VIRTIO_BLK_S_OK);
+	memset(gpa(DATA_GPA), 0, 512);
+	assert_int_equal(request(&v, VIRTIO_BLK_T_IN, 7, DATA_GPA, 512, true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(((uint8_t *)gpa(DATA_GPA))[511], 0x5c);
+
+	/* A write to the memory BAR's notify offset is not a kick here. */
+	struct vring_desc *d = qdesc(0, 0);
+	struct virtio_blk_outhdr *h = gpa(HDR_GPA);
+	uint16_t before = used()->idx;
+
+	*h = (struct virtio_blk_outhdr){ .type = VIRTIO_BLK_T_FLUSH };
+	*(uint8_t *)gpa(STATUS_GPA) = 0xff;
+	d[0] = (struct vring_desc){ HDR_GPA, sizeof(*h), VRING_DESC_F_NEXT, 1 };
+	d[1] = (struct vring_desc){ STATUS_GPA, 1, VRING_DESC_F_WRITE, 0 };
+	avail()->ring[v.avail_idx[0] % QSZ] = 0;
+	__atomic_store_n(&avail()->idx, ++v.avail_idx[0], __ATOMIC_RELEASE);
+	wr(&v, 0x3000, 0, 2);
+	usleep(20000);
+	assert_int_equal(used()->idx, before);
+	/* Through the config-space window onto BAR2: the kick lands. */
+	unsigned cc = find_cap(&v, 0x09, VIRTIO_PCI_CAP_PCI_CFG);
+
+	cfg_wr(&v, cc + 4, 2, 1);
+	cfg_wr(&v, cc + 8, 0, 4);
+	cfg_wr(&v, cc + 12, 2, 4);
+	cfg_wr(&v, cc + 16, 0, 2);
+	struct vring_used_elem u;
+
+	assert_true(wait_used(&v, 0, &u));
+	assert_int_equal(*(uint8_t *)gpa(STATUS_GPA), VIRTIO_BLK_S_OK);
+	cfg_wr(&v, cc + 4, 0, 1);
+}
+
 static void test_indirect_request(void **state)
 {
 	struct drv v;
@@ -794,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_pci_cfg_window),
 		cmocka_unit_test(test_reset_stops_queue),
 		cmocka_unit_test(test_indirect_request),
+		cmocka_unit_test(test_pio_notify),
 		cmocka_unit_test(test_console),
 		cmocka_unit_test(test_net),
 	};
