@@ -10,35 +10,37 @@ log=$(mktemp /tmp/bench-blk.XXXXXX)
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
 # The console log has CRLF line ends.
 best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | head -1; }
-for c in ours-noiommu ours-strict ours-lazy ours-strict-poll ours-lazy-poll ours-strict-poll-ind ours-strict-poll-pinned \
-	qemu-noiommu qemu-strict qemu-strict-noind qemu-lazy; do
+for c in ours-noiommu ours-strict ours-lazy ours-strict-poll ours-lazy-poll ours-strict-poll-ind \
+	ours-noiommu-pio ours-strict-pio ours-strict-poll-pio qemu-noiommu qemu-strict qemu-strict-noind qemu-lazy; do
 	eval "${c//-/_}=$(best $c)"
 	printf '%-20s %6s ms\n' "$c" "$(best $c)"
 done
 awk -v on="$ours_noiommu" -v os="$ours_strict" -v ol="$ours_lazy" -v qn="$qemu_noiommu" \
 	-v osp="$ours_strict_poll" -v olp="$ours_lazy_poll" \
-	-v osi="$ours_strict_poll_ind" -v ospp="$ours_strict_poll_pinned" -v qsn="$qemu_strict_noind" \
+	-v osi="$ours_strict_poll_ind" -v qsn="$qemu_strict_noind" \
+	-v onx="$ours_noiommu_pio" -v osx="$ours_strict_pio" -v ospx="$ours_strict_poll_pio" \
 	-v qs="$qemu_strict" -v ql="$qemu_lazy" '
 function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "n/a" }
 BEGIN {
 	printf "ours strict / ours no-vIOMMU: %s, polled %s (target <= 1.3)\n", r(os, on), r(osp, on)
 	printf "  with indirect descriptors (indirect=on), polled: %s\n", r(osi, on)
-	printf "  polled, vCPU and poller pinned to their own CPUs: %s\n", r(ospp, on)
+	printf "  notify registers in an I/O BAR (--virtio-notify pio), / pio no-vIOMMU: %s, polled %s\n", r(osx, onx), r(ospx, onx)
 	printf "ours lazy   / ours no-vIOMMU: %s, polled %s\n", r(ol, on), r(olp, on)
 	printf "QEMU strict / QEMU no-vIOMMU: %s, indirect_desc=off %s\n", r(qs, qn), r(qsn, qn)
 	printf "strict throughput, ours / QEMU: %sx, polled %sx (target >= 2)\n", r(qs, os), r(qs, osp)
 	printf "  both without indirect descriptors, polled: %sx\n", r(qsn, osp)
-	printf "  polled and pinned: %sx\n", r(qs, ospp)
+	printf "  --virtio-notify pio: %sx, polled %sx\n", r(qs, osx), r(qs, ospx)
 	printf "lazy throughput, ours / QEMU: %sx, polled %sx\n", r(ql, ol), r(ql, olp)
-	printf "no-vIOMMU throughput, ours / QEMU: %sx\n", r(qn, on)
+	printf "no-vIOMMU throughput, ours / QEMU: %sx, --virtio-notify pio %sx\n", r(qn, on), r(qn, onx)
 }'
 # Per round (both figures from the same minutes of the same L1).
 nth() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sed -n "${2}p"; }
 for round in 1 2; do
 	awk -v n="$(nth ours-noiommu $round)" -v s="$(nth ours-strict $round)" \
-		-v p="$(nth ours-strict-poll $round)" -v pp="$(nth ours-strict-poll-pinned $round)" \
-		-v pi="$(nth ours-strict-poll-ind $round)" -v r="$round" '
+		-v p="$(nth ours-strict-poll $round)" -v pi="$(nth ours-strict-poll-ind $round)" \
+		-v nx="$(nth ours-noiommu-pio $round)" -v sx="$(nth ours-strict-pio $round)" \
+		-v px="$(nth ours-strict-poll-pio $round)" -v r="$round" '
 	function q(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "n/a" }
-	BEGIN { printf "round %s, / ours no-vIOMMU: strict %s, polled %s, polled+pinned %s, polled with indirect %s\n",
-		r, q(s, n), q(p, n), q(pp, n), q(pi, n) }'
+	BEGIN { printf "round %s, / ours no-vIOMMU: strict %s, polled %s, polled with indirect %s; pio: strict %s, polled %s\n",
+		r, q(s, n), q(p, n), q(pi, n), q(sx, nx), q(px, nx) }'
 done
