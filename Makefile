@@ -30,7 +30,7 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS += $(CFLAGS_BASE)
-LDLIBS := -laio -lfdt -lpthread
+LDLIBS := -laio -lfdt -llz4 -lpthread
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 

@@ -5,6 +5,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	build-essential clang libclang-rt-14-dev pkg-config git file \
-	libaio-dev libfdt-dev libcmocka-dev acpica-tools \
+	libaio-dev libfdt-dev liblz4-dev libcmocka-dev acpica-tools \
 	linux-source-6.12 bc flex bison libelf-dev libssl-dev dwarves cpio xz-utils kmod \
 	busybox-static qemu-system-x86 qemu-utils rsync lz4

@@ -27,6 +27,11 @@ int boot_load(const struct guest_mem *m, const void *kernel, size_t kernel_size,
 	      const void *initrd, size_t initrd_size, const char *cmdline,
 	      uint64_t rsdp_addr, struct boot_info *bi, const char **why);
 
+/* Decompress an LZ4 legacy frame with the uncompressed size appended (a
+ * bzImage's payload); a malloc'ed buffer or NULL if it is not one, is
+ * corrupt or would exceed max_out bytes. */
+uint8_t *boot_unlz4_legacy(const uint8_t *in, size_t in_len, size_t max_out, size_t *out_len);
+
 /* Identity page tables (4 GiB with 2 MiB pages) and a GDT in guest RAM. */
 void boot_build_page_tables(const struct guest_mem *m);
 

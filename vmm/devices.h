@@ -38,6 +38,8 @@ struct console_opts {
 extern struct viommu *the_viommu;
 
 int serial_init(enum console_mode mode, const char *file);
+/* Write out the serial output the UART still buffers (at VM stop). */
+void serial_flush(void);
 int virtio_blk_create(const struct disk_opts *o);
 int virtio_net_create(const struct net_opts *o);
 int virtio_console_create(const struct console_opts *o);

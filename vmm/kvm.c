@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include "evloop.h"
 #include "kvm.h"
@@ -381,6 +382,133 @@ static void *stall_watch(void *arg)
 	return NULL;
 }
 
+/* ---- VMM_DEBUG_EXITS=MS: a profiling aid for boot time. Every MS
+ * milliseconds a thread prints the exits of that interval by kind and the
+ * busiest ports and MMIO pages (lines `vmm: exits ...`). Counting is a
+ * relaxed increment per exit, and only when the variable is set. ---- */
+
+#define EXPROF_KINDS 8	/* io, mmio, hlt, intr, other, coalesced writes */
+static bool exprof_on;
+static uint32_t exprof_kind[EXPROF_KINDS], exprof_port[65536];
+static uint32_t exprof_mmio_page[256];	/* by (gpa >> 12) & 255 */
+static uint64_t exprof_mmio_addr[256];
+
+static void exprof_count(unsigned kind, uint64_t addr)
+{
+	__atomic_fetch_add(&exprof_kind[kind], 1, __ATOMIC_RELAXED);
+	if (kind == 0)
+		__atomic_fetch_add(&exprof_port[addr & 0xffff], 1, __ATOMIC_RELAXED);
+	else if (kind == 1) {
+		__atomic_fetch_add(&exprof_mmio_page[(addr >> 12) & 255], 1, __ATOMIC_RELAXED);
+		exprof_mmio_addr[(addr >> 12) & 255] = addr & ~0xfffULL;
+	}
+}
+
+/* KVM's own counters of vCPU 0 (binary stats), exits it handled in the
+ * kernel included: the deltas of these few are printed per interval. */
+static const char *const kstat_names[] = { "exits", "pf_taken", "pf_fixed", "halt_exits",
+					   "irq_exits", "insn_emulation", "irq_injections" };
+#define NKSTAT (sizeof(kstat_names) / sizeof(kstat_names[0]))
+static int kstat_fd = -1;
+static off_t kstat_off[NKSTAT];
+
+static void kstat_open(void)
+{
+	struct kvm_stats_header h;
+	int fd = ioctl(the_vm.vcpus[0]->fd, KVM_GET_STATS_FD, NULL);
+
+	if (fd < 0 || pread(fd, &h, sizeof(h), 0) != sizeof(h))
+		return;
+	size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	char *d = malloc(dsz * h.num_desc);
+
+	if (!d || pread(fd, d, dsz * h.num_desc, h.desc_offset) != (ssize_t)(dsz * h.num_desc)) {
+		free(d);
+		close(fd);
+		return;
+	}
+	for (unsigned k = 0; k < NKSTAT; k++) {
+		kstat_off[k] = -1;
+		for (unsigned i = 0; i < h.num_desc; i++) {
+			struct kvm_stats_desc *e = (void *)(d + i * dsz);
+			if (!strcmp(e->name, kstat_names[k]))
+				kstat_off[k] = h.data_offset + e->offset;
+		}
+	}
+	free(d);
+	kstat_fd = fd;
+}
+
+/* Append to line[] at n, never past its end. */
+#define APPEND(...) do {							\
+		if (n < (int)sizeof(line))					\
+			n += snprintf(line + n, sizeof(line) - n, __VA_ARGS__);	\
+	} while (0)
+
+static void *exprof_thread(void *arg)
+{
+	static const char *names[EXPROF_KINDS] = { "io", "mmio", "hlt", "intr", "other", "coal" };
+	unsigned ms = (unsigned)(uintptr_t)arg;
+	struct timespec t0, t;
+	uint64_t kprev[NKSTAT] = { 0 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kstat_open();
+	for (;;) {
+		char line[768];
+		int n;
+
+		usleep(ms * 1000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		n = 0;
+		APPEND("vmm: exits t=%ld",
+			     (long)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000));
+		for (unsigned k = 0; k < EXPROF_KINDS; k++) {
+			uint32_t c = __atomic_exchange_n(&exprof_kind[k], 0, __ATOMIC_RELAXED);
+			if (c && names[k])
+				APPEND(" %s=%u", names[k], c);
+		}
+		/* The four busiest ports and two busiest MMIO pages. */
+		for (int top = 0; top < 4; top++) {
+			unsigned best = 0;
+			for (unsigned p = 1; p < 65536; p++)
+				if (exprof_port[p] > exprof_port[best])
+					best = p;
+			if (!exprof_port[best])
+				break;
+			APPEND(" port%#x=%u", best, exprof_port[best]);
+			exprof_port[best] = 0;
+		}
+		for (int top = 0; top < 2; top++) {
+			unsigned best = 0;
+			for (unsigned p = 1; p < 256; p++)
+				if (exprof_mmio_page[p] > exprof_mmio_page[best])
+					best = p;
+			if (!exprof_mmio_page[best])
+				break;
+			APPEND(" mmio%#llx=%u",
+				      (unsigned long long)exprof_mmio_addr[best], exprof_mmio_page[best]);
+			exprof_mmio_page[best] = 0;
+		}
+		for (unsigned k = 0; kstat_fd >= 0 && k < NKSTAT; k++) {
+			uint64_t v;
+
+			if (kstat_off[k] < 0 || pread(kstat_fd, &v, 8, kstat_off[k]) != 8)
+				continue;
+			if (v != kprev[k])
+				APPEND(" k.%s=%llu", kstat_names[k],
+					      (unsigned long long)(v - kprev[k]));
+			kprev[k] = v;
+		}
+		memset(exprof_port, 0, sizeof(exprof_port));
+		memset(exprof_mmio_page, 0, sizeof(exprof_mmio_page));
+		fprintf(stderr, "%s\n", line);
+	}
+	return NULL;
+}
+
+#undef APPEND
+
 static void *vcpu_thread(void *arg)
 {
 	int seen_gen = 0;
@@ -410,6 +538,19 @@ static void *vcpu_thread(void *arg)
 			fprintf(stderr, "vmm: vcpu%u: KVM_RUN: %s\n", v->id, strerror(errno));
 			vm_request_exit(VM_ERROR);
 			break;
+		}
+		if (exprof_on) {
+			struct kvm_coalesced_mmio_ring *r = coalesced_ring;
+			unsigned k = v->run->exit_reason == KVM_EXIT_IO ? 0
+				   : v->run->exit_reason == KVM_EXIT_MMIO ? 1
+				   : v->run->exit_reason == KVM_EXIT_HLT ? 2
+				   : v->run->exit_reason == KVM_EXIT_INTR ? 3 : 4;
+
+			exprof_count(k, k == 0 ? v->run->io.port : k == 1 ? v->run->mmio.phys_addr : 0);
+			if (r && coalesced_max)
+				__atomic_fetch_add(&exprof_kind[5],
+						   (r->last + coalesced_max - r->first) % coalesced_max,
+						   __ATOMIC_RELAXED);
 		}
 		/* Writes KVM buffered come before whatever this exit is. */
 		vm_coalesced_drain();
@@ -711,6 +852,14 @@ int kvm_vcpus_start(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	const char *prof = getenv("VMM_DEBUG_EXITS");
+	if (prof && atoi(prof) > 0) {
+		pthread_t t;
+		exprof_on = true;
+		fprintf(stderr, "vmm: exits: vCPUs starting\n");
+		if (pthread_create(&t, NULL, exprof_thread, (void *)(uintptr_t)atoi(prof)) == 0)
+			pthread_detach(t);
+	}
 	for (unsigned i = 0; i < the_vm.ncpus; i++) {
 		int ret = pthread_create(&the_vm.vcpus[i]->thread, NULL, vcpu_thread, the_vm.vcpus[i]);
 

@@ -164,6 +164,7 @@ int main(int argc, char **argv)
 	}
 	evloop_run();
 	kvm_vcpus_join();
+	serial_flush();
 	console_set_raw(false);
 	if (c.stats)
 		devices_print_stats(stderr);

@@ -3,13 +3,17 @@
  * 8250 driver to probe it as a 16550A and run it interrupt-driven. While
  * the THR-empty interrupt is off, writes to port 0 are coalesced by KVM
  * (replayed in order at the next exit), which halves the exits of the
- * kernel's polled console output. */
+ * kernel's polled console output. Output is buffered by line: one write()
+ * per line (or per OUT_SIZE bytes) instead of one per character, each of
+ * which woke the reader of a pipe; a partial line (a prompt) goes out
+ * after at most OUT_DELAY_NS. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <termios.h>
 #include <unistd.h>
 #include "devices.h"
@@ -30,6 +34,8 @@
 #define UART_FCR_ENABLE 0x01
 #define UART_FCR_CLEAR_RX 0x02
 #define RX_SIZE 1024
+#define OUT_SIZE 4096
+#define OUT_DELAY_NS 2000000	/* a partial line waits at most 2 ms */
 
 static struct {
 	pthread_mutex_t lock;
@@ -41,7 +47,10 @@ static struct {
 	int out_fd, in_fd;
 	bool in_polled;
 	bool coalesce;		/* KVM may buffer THR writes (vm_coalesce_pio) */
-} uart = { .lock = PTHREAD_MUTEX_INITIALIZER, .out_fd = -1, .in_fd = -1 };
+	uint8_t out[OUT_SIZE];	/* output not yet written to out_fd */
+	size_t out_len;
+	int out_timer;		/* timerfd: flushes a partial line; -1: none */
+} uart = { .lock = PTHREAD_MUTEX_INITIALIZER, .out_fd = -1, .in_fd = -1, .out_timer = -1 };
 
 static uint8_t uart_iir(void)
 {
@@ -100,12 +109,61 @@ static void stdin_ready(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&uart.lock);
 }
 
+/* Write out the buffered output; uart.lock held. */
+static void uart_out_flush(void)
+{
+	size_t done = 0;
+
+	while (done < uart.out_len) {
+		ssize_t n = write(uart.out_fd, uart.out + done, uart.out_len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;	/* the output is gone: drop what is left */
+		done += n;
+	}
+	uart.out_len = 0;
+}
+
 static void uart_out(uint8_t c)
 {
-	if (uart.out_fd >= 0) {
-		while (write(uart.out_fd, &c, 1) < 0 && errno == EINTR)
-			;
+	if (uart.out_fd < 0)
+		return;
+	if (uart.out_timer < 0) {	/* no timer: unbuffered */
+		uart.out[0] = c;
+		uart.out_len = 1;
+		uart_out_flush();
+		return;
 	}
+	if (uart.out_len == 0) {
+		struct itimerspec its = { .it_value = { 0, OUT_DELAY_NS } };
+
+		timerfd_settime(uart.out_timer, 0, &its, NULL);
+	}
+	uart.out[uart.out_len++] = c;
+	if (c == '\n' || uart.out_len == OUT_SIZE)
+		uart_out_flush();
+}
+
+static void out_timer_fired(void *opaque, uint32_t events)
+{
+	uint64_t n;
+
+	if (read(uart.out_timer, &n, sizeof(n)) < 0) {
+		/* EAGAIN: re-armed meanwhile; flushing early is harmless */
+	}
+	pthread_mutex_lock(&uart.lock);
+	uart_out_flush();
+	pthread_mutex_unlock(&uart.lock);
+}
+
+void serial_flush(void)
+{
+	pthread_mutex_lock(&uart.lock);
+	if (uart.out_fd >= 0)
+		uart_out_flush();
+	pthread_mutex_unlock(&uart.lock);
 }
 
 static uint8_t uart_msr(void)
@@ -280,6 +338,13 @@ int serial_init(enum console_mode mode, const char *file)
 		break;
 	}
 	uart_poll_input(true);
+	if (uart.out_fd >= 0) {
+		uart.out_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (uart.out_timer >= 0 && evloop_add(uart.out_timer, EPOLLIN, out_timer_fired, NULL)) {
+			close(uart.out_timer);
+			uart.out_timer = -1;
+		}
+	}
 	int r = io_bus_register(&the_vm.pio, PORT_COM1, 8, uart_io, NULL);
 	/* THR (and DLL) writes at port 0 go through KVM's coalesced ring while
 	 * THRI is off (IER is 0 at reset): the guest's polled console output

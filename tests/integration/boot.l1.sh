@@ -12,6 +12,12 @@ check "console: the kernel's lines, then init's, in order" \
 	awk '/Run \/init as init process/ { k = NR } /L2-INIT-MARKER/ { m = NR } END { exit !(k && m && k < m) }' /tmp/boot.log
 check "2 vCPUs visible in L2" grep -q "L2-CPUS: 2" /tmp/boot.log
 check "no kernel warning at boot" sh -c "! grep -q 'WARNING:' /tmp/boot.log"
+# The VMM decompresses the bzImage and randomises its place (KASLR): the
+# kernel does not run at its link address (the VMM never picks that slot).
+text=$(tr -d '\r' </tmp/boot.log | sed -n 's/^L2-TEXT: \([0-9a-f]*\)$/\1/p')
+echo "L1: bzImage _text at $text"
+check "bzImage: kernel text randomised (KASLR), not at the link address" \
+	[ -n "$text" ] && [ "$text" != ffffffff81000000 ]
 # The same kernel as an ELF vmlinux, entered at startup_64 (no decompressor).
 if [ -f "$VMLINUX" ]; then
 	bz=$KERNEL
@@ -22,6 +28,14 @@ if [ -f "$VMLINUX" ]; then
 	check "vmlinux: vmm exits 0 after guest poweroff" [ $rc -eq 0 ]
 	check "vmlinux: L2 init marker printed" grep -q L2-INIT-MARKER /tmp/boot-elf.log
 	check "vmlinux: 2 vCPUs visible in L2" grep -q "L2-CPUS: 2" /tmp/boot-elf.log
+	check "vmlinux: kernel at its link address" grep -q "L2-TEXT: ffffffff81000000" /tmp/boot-elf.log
+	# nokaslr on the command line: the bzImage stays at its link address.
+	L2_CMDLINE_EXTRA=nokaslr
+	run_l2 /tmp/boot-nokaslr.log 300 boot --memory 256M
+	rc=$?
+	L2_CMDLINE_EXTRA=
+	check "nokaslr: vmm exits 0" [ $rc -eq 0 ]
+	check "nokaslr: bzImage kernel at its link address" grep -q "L2-TEXT: ffffffff81000000" /tmp/boot-nokaslr.log
 else
 	check "the image carries /images/vmlinux (scripts/build-kernel.sh keeps it)" false
 fi

@@ -3,10 +3,12 @@
  * then: its resident set minus the resident part of guest RAM (the mapping
  * whose size is --ram-mib), i.e. what the VMM itself costs.
  *
- *   boottime [--ram-mib N] [--quiet] MARKER -- COMMAND [ARGS...]
+ *   boottime [--ram-mib N] [--quiet] [--timeline] MARKER -- COMMAND [ARGS...]
  *
  * Prints "BOOTTIME-MS: T" and, with --ram-mib, "VMM-RSS-KB: R" and
- * "VMM-OVERHEAD-KB: O"; exits with the command's status. Timing reads the
+ * "VMM-OVERHEAD-KB: O"; exits with the command's status. --timeline prints
+ * each line of the stream as "TL MS| LINE" instead, MS being the
+ * milliseconds since launch at which the line's first byte arrived. Timing reads the
  * stream (no polling of files), so it does not slow the guest it times. */
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +25,39 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* --timeline: the line being assembled and when its first byte came. */
+static char tl_line[1024];
+static size_t tl_len;
+static double tl_start = -1;
+
+static void tl_flush(void)
+{
+	if (tl_start < 0)
+		return;
+	printf("TL %8.1f| %.*s\n", tl_start, (int)tl_len, tl_line);
+	fflush(stdout);
+	tl_len = 0;
+	tl_start = -1;
+}
+
+static void tl_feed(const char *b, size_t n, double t)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '\r')
+			continue;
+		if (b[i] == '\n') {
+			if (tl_start < 0)
+				tl_start = t;
+			tl_flush();
+			continue;
+		}
+		if (tl_start < 0)
+			tl_start = t;
+		if (tl_len < sizeof(tl_line))
+			tl_line[tl_len++] = b[i];
+	}
 }
 
 /* Sum Rss over all mappings, and the Rss of the mapping sized ram_kb. */
@@ -53,7 +88,7 @@ static void sample_memory(pid_t pid, unsigned long ram_kb)
 int main(int argc, char **argv)
 {
 	unsigned long ram_mib = 0;
-	int quiet = 0, i = 1, p[2], status;
+	int quiet = 0, timeline = 0, i = 1, p[2], status;
 	const char *marker;
 	char buf[4096], tail[512] = "";
 	double t0, found = -1;
@@ -64,11 +99,13 @@ int main(int argc, char **argv)
 			ram_mib = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--quiet"))
 			quiet = 1;
+		else if (!strcmp(argv[i], "--timeline"))
+			timeline = 1;
 		else
 			break;
 	}
 	if (i + 2 >= argc || strcmp(argv[i + 1], "--")) {
-		fprintf(stderr, "usage: boottime [--ram-mib N] [--quiet] MARKER -- COMMAND...\n");
+		fprintf(stderr, "usage: boottime [--ram-mib N] [--quiet] [--timeline] MARKER -- COMMAND...\n");
 		return 2;
 	}
 	marker = argv[i];
@@ -92,7 +129,9 @@ int main(int argc, char **argv)
 		if (n <= 0)
 			break;
 		buf[n] = 0;
-		if (!quiet)
+		if (timeline)
+			tl_feed(buf, n, now_ms() - t0);
+		else if (!quiet)
 			fwrite(buf, 1, n, stdout);
 		if (found < 0) {
 			/* The marker may straddle two reads: search tail + buf. */
@@ -110,6 +149,7 @@ int main(int argc, char **argv)
 		}
 	}
 	waitpid(pid, &status, 0);
+	tl_flush();
 	fflush(stdout);
 	if (found >= 0)
 		printf("BOOTTIME-MS: %.0f\n", found);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <lz4.h>
 #include <string.h>
 #include <cmocka.h>
 #include <elf.h>
@@ -297,6 +298,193 @@ static void test_elf_malformed(void **state)
 	assert_int_equal(boot_load(&mem, &e, 10, NULL, 0, "", 0, &bi, &why), -ENOEXEC);
 }
 
+/* ---- a bzImage whose payload is LZ4: decompressed (and placed) by the VMM ---- */
+
+static uint32_t le32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static size_t put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v, p[1] = v >> 8, p[2] = v >> 16, p[3] = v >> 24;
+	return 4;
+}
+
+/* An LZ4 legacy frame of data cut into blocks of at most blk bytes,
+ * compressed by liblz4, the uncompressed size appended; its length. */
+static size_t lz4_frame(uint8_t *out, size_t cap, const uint8_t *data, size_t n, size_t blk)
+{
+	size_t o = put32(out, 0x184c2102);
+
+	for (size_t d = 0; d < n; d += blk) {
+		int len = (int)(n - d < blk ? n - d : blk);
+		int c = LZ4_compress_default((const char *)data + d, (char *)out + o + 4, len,
+					     (int)(cap - o - 8));
+		assert_true(c > 0);
+		o += put32(out + o, (uint32_t)c) + c;
+	}
+	return o + put32(out + o, (uint32_t)n);
+}
+
+static void test_unlz4(void **state)
+{
+	enum { N = 300000 };
+	uint8_t *data = malloc(N), *frame = malloc(2 * N), *bad = malloc(2 * N);
+	size_t n, len;
+
+	for (size_t i = 0; i < N; i++)
+		data[i] = (uint8_t)(i % 251 < 100 ? i / 7 : i * 13);
+	len = lz4_frame(frame, 2 * N, data, N, 120000);	/* three blocks */
+	uint8_t *o = boot_unlz4_legacy(frame, len, 1 << 20, &n);
+
+	assert_non_null(o);
+	assert_int_equal(n, N);
+	assert_memory_equal(o, data, N);
+	free(o);
+	assert_null(boot_unlz4_legacy(frame, len, N - 1, &n));		/* over max_out */
+	assert_null(boot_unlz4_legacy(frame, len - 1, 1 << 20, &n));	/* truncated */
+	assert_null(boot_unlz4_legacy(frame + 4, len - 4, 1 << 20, &n));	/* no magic */
+#define BAD(i, v) do {							\
+		memcpy(bad, frame, len);				\
+		bad[i] = v;						\
+		assert_null(boot_unlz4_legacy(bad, len, 1 << 20, &n));	\
+	} while (0)
+	BAD(len - 3, frame[len - 3] + 1);	/* size says more than the blocks give */
+	BAD(len - 4, frame[len - 4] - 1);	/* ... or less */
+	BAD(6, 0x7f);				/* block longer than the input */
+	BAD(4, frame[4] - 1);			/* first block cut short */
+#undef BAD
+	free(data);
+	free(frame);
+	free(bad);
+}
+
+/* A mini kernel: the ELF, then its relocation table (read backwards: 32-bit
+ * entries, 0, inverse 32-bit, 0, 64-bit, 0), as a bzImage's payload. */
+#define LINK_VA(pa) (0xffffffff80000000ULL + (pa))
+#define F32 (ELF_TEXT + 0x10)		/* fields the table names */
+#define FINV (ELF_TEXT + 0x20)
+#define F64 (ELF_DATA + 0x8)
+
+struct mini_kernel {
+	struct mini_elf e;
+	int32_t rel[8];		/* rel[0]: not the table's, pads to 8 bytes */
+};
+
+/* extra: one more 32-bit entry (the field at ELF_TEXT + 0x30, or one
+ * outside the image). */
+static size_t make_kernel_payload(struct mini_kernel *k, int32_t extra)
+{
+	struct boot_params *bp = (struct boot_params *)kimg;
+	size_t setup = (bp->hdr.setup_sects + 1) * 512;
+
+	make_elf(&k->e);
+	memcpy(k->e.text + 0x10, &(uint32_t){ 0x81000100 }, 4);
+	memcpy(k->e.text + 0x20, &(int32_t){ 0x1000 }, 4);
+	memcpy(k->e.data + 0x8, &(uint64_t){ LINK_VA(ELF_TEXT + 0x80) }, 8);
+	int32_t rel[8] = { 0, 0, (int32_t)LINK_VA(F64), 0, (int32_t)LINK_VA(FINV), 0, extra,
+			   (int32_t)LINK_VA(F32) };
+	memcpy(k->rel, rel, sizeof(rel));
+	size_t len = lz4_frame(kimg + setup + 0x100, KSIZE - setup - 0x100, (const uint8_t *)k,
+			       sizeof(*k), 8u << 20);
+	bp->hdr.payload_offset = 0x100;
+	bp->hdr.payload_length = (uint32_t)len;
+	bp->hdr.pref_address = ELF_TEXT;
+	return len;
+}
+
+static void restore_kimg(void)
+{
+	struct boot_params *bp = (struct boot_params *)kimg;
+
+	bp->hdr.payload_offset = bp->hdr.payload_length = 0;
+	bp->hdr.pref_address = 0;
+	bp->hdr.relocatable_kernel = 1;
+	for (size_t i = (bp->hdr.setup_sects + 1) * 512; i < KSIZE; i++)
+		kimg[i] = (uint8_t)(i * 7);
+}
+
+static void test_bzimage_lz4_kaslr(void **state)
+{
+	struct mini_kernel k;
+	struct boot_info bi;
+	const char *why;
+	struct boot_params *zp = gpa_to_hva(&mem, LAYOUT_ZERO_PAGE, sizeof(*zp));
+	uint64_t image = ELF_DATA + 8192 - ELF_TEXT, phys0 = 0, delta0 = 0;
+	bool moved = false;
+	uint8_t initrd[3 << 20];
+
+	memset(initrd, 0x3c, sizeof(initrd));
+	make_kernel_payload(&k, (int32_t)LINK_VA(ELF_TEXT + 0x30));
+	for (int run = 0; run < 16; run++) {
+		memset(mem.host, 0xee, RAM);
+		assert_int_equal(boot_load(&mem, kimg, KSIZE, initrd, sizeof(initrd), "console=ttyS0",
+					   LAYOUT_ACPI, &bi, &why), 0);
+		assert_true(zp->hdr.loadflags & KASLR_FLAG);
+		/* Physical: a 2 MiB slot from the link address, below the
+		 * initramfs. */
+		uint64_t phys = bi.entry - 0x40;
+		assert_int_equal(phys % (2 << 20), 0);
+		assert_true(phys >= ELF_TEXT && phys + image <= bi.initrd_addr);
+		uint8_t *t = gpa_to_hva(&mem, phys, image);
+		assert_memory_equal(t + 0x40, k.e.text + 0x40, 16);
+		/* Virtual: the 64-bit field moved by delta, a 2 MiB multiple
+		 * keeping the kernel in its 1 GiB window, never 0. */
+		uint64_t v64, delta;
+		uint32_t v32;
+		int32_t vinv;
+		memcpy(&v64, t + (F64 - ELF_TEXT), 8);
+		delta = v64 - LINK_VA(ELF_TEXT + 0x80);
+		assert_true(delta != 0 && delta % (2 << 20) == 0);
+		assert_true(ELF_TEXT + delta + image <= 1ULL << 30);
+		memcpy(&v32, t + (F32 - ELF_TEXT), 4);
+		assert_int_equal(v32, (uint32_t)(0x81000100 + delta));
+		memcpy(&vinv, t + (FINV - ELF_TEXT), 4);
+		assert_int_equal(vinv, (int32_t)(0x1000 - (uint32_t)delta));
+		memcpy(&v32, t + 0x30, 4);
+		assert_int_equal(v32, (uint32_t)(le32(k.e.text + 0x30) + delta));
+		/* One the table does not name stays; bss is cleared. */
+		assert_int_equal(t[0x50], k.e.text[0x50]);
+		assert_int_equal(t[ELF_DATA - ELF_TEXT + 4096], 0);
+		if (run && (phys != phys0 || delta != delta0))
+			moved = true;
+		phys0 = phys;
+		delta0 = delta;
+	}
+	assert_true(moved);	/* 16 draws of ~23 x ~500 slots */
+
+	/* nokaslr: at the link address, nothing relocated. */
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "console=ttyS0 nokaslr", LAYOUT_ACPI,
+				   &bi, &why), 0);
+	assert_int_equal(bi.entry, ELF_TEXT + 0x40);
+	assert_false(zp->hdr.loadflags & KASLR_FLAG);
+	assert_memory_equal(gpa_to_hva(&mem, ELF_TEXT, sizeof(k.e.text)), k.e.text, sizeof(k.e.text));
+
+	/* Not ours to place: the guest's decompressor (entry 0x200 into the
+	 * protected-mode kernel at 1 MiB). A table entry outside the image: */
+	make_kernel_payload(&k, (int32_t)LINK_VA(ELF_TEXT + image));
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", LAYOUT_ACPI, &bi, &why), 0);
+	assert_int_equal(bi.entry, LAYOUT_KERNEL + 0x200);
+	/* A kernel that is not relocatable: */
+	make_kernel_payload(&k, (int32_t)LINK_VA(ELF_TEXT + 0x30));
+	((struct boot_params *)kimg)->hdr.relocatable_kernel = 0;
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", LAYOUT_ACPI, &bi, &why), 0);
+	assert_int_equal(bi.entry, ELF_TEXT + 0x200);	/* at its preferred address */
+	((struct boot_params *)kimg)->hdr.relocatable_kernel = 1;
+	/* VMM_GUEST_DECOMPRESS=1: */
+	setenv("VMM_GUEST_DECOMPRESS", "1", 1);
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", LAYOUT_ACPI, &bi, &why), 0);
+	unsetenv("VMM_GUEST_DECOMPRESS");
+	assert_int_equal(bi.entry, LAYOUT_KERNEL + 0x200);
+	/* A corrupt payload: */
+	size_t len = make_kernel_payload(&k, (int32_t)LINK_VA(ELF_TEXT + 0x30));
+	((struct boot_params *)kimg)->hdr.payload_length = (uint32_t)len - 1;
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", LAYOUT_ACPI, &bi, &why), 0);
+	assert_int_equal(bi.entry, LAYOUT_KERNEL + 0x200);
+	restore_kimg();
+}
+
 static void test_page_tables(void **state)
 {
 	boot_build_page_tables(&mem);
@@ -322,6 +510,8 @@ int main(void)
 		cmocka_unit_test(test_small_memory),
 		cmocka_unit_test(test_elf_vmlinux),
 		cmocka_unit_test(test_elf_malformed),
+		cmocka_unit_test(test_unlz4),
+		cmocka_unit_test(test_bzimage_lz4_kaslr),
 		cmocka_unit_test(test_page_tables),
 	};
 
