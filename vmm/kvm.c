@@ -393,6 +393,17 @@ static uint32_t exprof_kind[EXPROF_KINDS], exprof_port[65536];
 static uint32_t exprof_mmio_page[256];	/* by (gpa >> 12) & 255 */
 static uint64_t exprof_mmio_addr[256];
 
+/* Index of the largest of n counters (0 when all are 0). */
+static unsigned busiest(const uint32_t *c, unsigned n)
+{
+	unsigned best = 0;
+
+	for (unsigned i = 1; i < n; i++)
+		if (c[i] > c[best])
+			best = i;
+	return best;
+}
+
 static void exprof_count(unsigned kind, uint64_t addr)
 {
 	__atomic_fetch_add(&exprof_kind[kind], 1, __ATOMIC_RELAXED);
@@ -470,20 +481,14 @@ static void *exprof_thread(void *arg)
 		}
 		/* The four busiest ports and two busiest MMIO pages. */
 		for (int top = 0; top < 4; top++) {
-			unsigned best = 0;
-			for (unsigned p = 1; p < 65536; p++)
-				if (exprof_port[p] > exprof_port[best])
-					best = p;
+			unsigned best = busiest(exprof_port, 65536);
 			if (!exprof_port[best])
 				break;
 			APPEND(" port%#x=%u", best, exprof_port[best]);
 			exprof_port[best] = 0;
 		}
 		for (int top = 0; top < 2; top++) {
-			unsigned best = 0;
-			for (unsigned p = 1; p < 256; p++)
-				if (exprof_mmio_page[p] > exprof_mmio_page[best])
-					best = p;
+			unsigned best = busiest(exprof_mmio_page, 256);
 			if (!exprof_mmio_page[best])
 				break;
 			APPEND(" mmio%#llx=%u",
