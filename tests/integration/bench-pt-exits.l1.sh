@@ -4,9 +4,11 @@
 # L1's KVM takes per 4 KiB read of the passthrough NVMe, ours and QEMU's,
 # without and behind the virtio-iommu (guest strict). Each configuration
 # reads COUNT blocks (default 2048) with L1's kvm:kvm_exit,
-# kvm:kvm_userspace_exit and kvm:kvm_msr tracepoints on; the trace is then
-# summed: exits by reason, MSR writes by index, exits to the VMM, each per
-# read. Same L2 kernel, initramfs and guest command line as bench-passthrough.
+# kvm:kvm_entry, kvm:kvm_userspace_exit and kvm:kvm_msr tracepoints on; the
+# trace is then summed (exits by reason, time in L1 from each exit to the
+# next entry by reason, time in L2, exits to the VMM, MSR accesses), less a
+# boot of the same VMM that reads one block, per read. Same L2 kernel,
+# initramfs and guest command line as bench-passthrough.
 . /scenarios/lib.sh
 . /scenarios/passthrough-lib.sh
 nvme_find
@@ -23,21 +25,41 @@ traced() {	# traced NAME COMMAND...: run one L2 with the tracepoints on, sum the
 	shift
 	echo 0 >$T/tracing_on
 	echo >$T/trace
-	for e in kvm_exit kvm_userspace_exit kvm_msr; do echo 1 >$T/events/kvm/$e/enable; done
+	for e in kvm_exit kvm_entry kvm_userspace_exit kvm_msr; do
+		echo 1 >$T/events/kvm/$e/enable
+	done
 	echo 1 >$T/tracing_on
 	timeout 300 "$@" </dev/null >/tmp/x-$n.log 2>&1
 	echo 0 >$T/tracing_on
 	fig=$(sed -n 's/.*L2-BENCH: \([0-9.]*\) s.*/\1/p' /tmp/x-$n.log | tail -1)
 	echo "EXITS: $n: ${fig:-no figure} s for $COUNT reads; lost events: $(grep -c LOST $T/trace)"
-	awk -v n="$n" -v c="$COUNT" '
-	/kvm_exit:/ { for (i = 1; i < NF; i++) if ($i == "reason") { r[$(i + 1)]++; t++ } }
-	/kvm_userspace_exit:/ { u++ }
-	/kvm_msr:/ { for (i = 1; i < NF; i++) if ($i ~ /^msr_(read|write)$/) m[$i " " $(i + 1)]++ }
-	END {
-		printf "EXITS: %s: all %d (%.2f/read), to the VMM %d (%.2f/read)\n", n, t, t / c, u, u / c
-		for (k in r) printf "EXITS: %s: reason %s %d (%.2f/read)\n", n, k, r[k], r[k] / c
-		for (k in m) if (m[k] >= c / 8) printf "EXITS: %s: %s %d (%.2f/read)\n", n, k, m[k], m[k] / c
-	}' $T/trace | sort
+	# Sums, one "KEY VALUE" a line: exits and L1 time (exit to the next
+	# entry, us) by reason, L2 time (entry to the next exit), exits to the
+	# VMM, MSR accesses by index.
+	awk '
+	{
+		ts = -1
+		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { ts = substr($i, 1, length($i) - 1) * 1e6; break }
+		if (ts < 0) next
+	}
+	/ kvm_exit:/ {
+		for (i = 1; i < NF; i++) if ($i == "reason") r = $(i + 1)
+		n["exits " r]++; n["exits all"]++
+		if (ent) n["us L2"] += ts - ent
+		ex = ts; ent = 0
+	}
+	/ kvm_entry:/ { if (ex) { n["us L1 " r] += ts - ex; n["us L1 all"] += ts - ex }; ent = ts; ex = 0 }
+	/ kvm_userspace_exit:/ { n["exits to-vmm"]++ }
+	/ kvm_msr:/ { for (i = 1; i < NF; i++) if ($i ~ /^msr_(read|write)$/) n[$i " " $(i + 1)]++ }
+	END { for (k in n) printf "%s %d\n", k, n[k] }' $T/trace | sort >/tmp/sum-$n
+}
+# per_read NAME BASE: NAME's sums less BASE's (the boot), per read.
+per_read() {
+	awk -v n="$1" -v c="$COUNT" '
+	{ k = $1; for (i = 2; i < NF; i++) k = k " " $i }
+	FNR == NR { b[k] = $NF; next }
+	{ v = ($NF - b[k]) / c; if (v >= 0.05 || v <= -0.05) printf "EXITS: %s: %s %.2f/read\n", n, k, v }' \
+		/tmp/sum-$2 /tmp/sum-$1
 }
 ours() {	# ours NAME GUEST_CMDLINE_EXTRA VMM_ARGS...
 	n=$1 x=$2
@@ -58,10 +80,24 @@ COUNT=1 cl="console=ttyS0 scenario=bench-passthrough bench_count=1"
 ours ours-boot-only "" --device path=$pt
 COUNT=$COUNT0 cl="console=ttyS0 scenario=bench-passthrough bench_count=$COUNT"
 ours ours-none "" --device path=$pt
+# Every thread of the VMM on CPU 0, where L1 steers the NVMe's interrupts:
+# no wake-up crosses L1's CPUs.
+traced ours-none-cpu0 taskset -c 0 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
+	--cmdline "$cl" --serial tty --cpus 1 --memory 256M --device path=$pt
 ours ours-strict iommu.strict=1 --iommu --stats --device path=$pt,iommu=on
 ours ours-strict-pio iommu.strict=1 --iommu --virtio-notify pio --stats --device path=$pt,iommu=on
 if [ -x /bin/qemu ]; then
+	COUNT=1 cl="console=ttyS0 scenario=bench-passthrough bench_count=1"
+	qemu_pt qemu-boot-only "" -device vfio-pci,host="$NVME_BDF"
+	COUNT=$COUNT0 cl="console=ttyS0 scenario=bench-passthrough bench_count=$COUNT"
 	qemu_pt qemu-none "" -device vfio-pci,host="$NVME_BDF"
+	traced qemu-none-cpu0 taskset -c 0 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 \
+		-nographic -no-reboot -nodefaults -serial stdio -kernel "$KERNEL" -initrd "$L2INITRD" \
+		-append "$cl" -device vfio-pci,host="$NVME_BDF"
 	qemu_pt qemu-strict iommu.strict=1 -device virtio-iommu-pci -device vfio-pci,host="$NVME_BDF"
+fi
+for c in ours-none ours-none-cpu0 ours-strict ours-strict-pio; do per_read $c ours-boot-only; done
+if [ -x /bin/qemu ]; then
+	for c in qemu-none qemu-none-cpu0 qemu-strict; do per_read $c qemu-boot-only; done
 fi
 echo "0 passed, 0 failed"
