@@ -106,7 +106,7 @@ bench_try() {
 		FIG=$(sed -n "$bt_sed" "$bt_log" | tail -1)
 		[ -n "$FIG" ] && return 0
 		echo "L1: $bt_name gave no figure (attempt $bt_try); its last lines:"
-		tail -5 "$bt_log"
+		tail -15 "$bt_log"
 	done
 	return 1
 }
