@@ -28,7 +28,7 @@ finish() {
 
 # run_l2 LOG TIMEOUT_S SCENARIO [vmm args...]: boot L2 under our VMM with
 # the given L2 scenario, output to LOG (and to the console, prefixed).
-# Returns the VMM's exit status (124 on timeout).
+# Returns the VMM's exit status (143 when busybox's timeout killed it).
 run_l2() {
 	log=$1 t=$2 sc=$3
 	shift 3
