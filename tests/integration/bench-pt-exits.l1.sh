@@ -13,7 +13,6 @@
 . /scenarios/passthrough-lib.sh
 nvme_find
 COUNT=${COUNT:-2048}
-cl="console=ttyS0 scenario=bench-passthrough bench_count=$COUNT"
 T=/sys/kernel/tracing
 [ -d $T/events ] || mount -t tracefs nodev $T
 [ -d $T/events/kvm ] || { echo "L1: no kvm tracepoints"; exit 1; }
@@ -61,39 +60,44 @@ per_read() {
 	{ v = ($NF - b[k]) / c; if (v >= 0.05 || v <= -0.05) printf "EXITS: %s: %s %.2f/read\n", n, k, v }' \
 		/tmp/sum-$2 /tmp/sum-$1
 }
+# PIN: a command put before the VMM's (taskset for the CPU 0 runs).
+PIN=
 ours() {	# ours NAME GUEST_CMDLINE_EXTRA VMM_ARGS...
 	n=$1 x=$2
 	shift 2
-	traced "$n" vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --cmdline "$cl $x" \
+	traced "$n" $PIN vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --cmdline "$cl $x" \
 		--serial tty --cpus 1 --memory 256M "$@"
 }
 qemu_pt() {	# qemu_pt NAME GUEST_CMDLINE_EXTRA QEMU_ARGS...
 	n=$1 x=$2
 	shift 2
-	traced "$n" qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot \
+	traced "$n" $PIN qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot \
 		-nodefaults -serial stdio -kernel "$KERNEL" -initrd "$L2INITRD" -append "$cl $x" "$@"
 }
-# The boot's own exits are in every configuration; an idle boot (no reads)
-# measures them.
-COUNT0=$COUNT
-COUNT=1 cl="console=ttyS0 scenario=bench-passthrough bench_count=1"
+reads() {	# reads N: the configurations that follow read N blocks
+	COUNT=$1 cl="console=ttyS0 scenario=bench-passthrough bench_count=$1"
+}
+# The boot's own exits are in every configuration; a boot that reads one
+# block measures them. CPU 0: every thread of the VMM where L1 steers the
+# NVMe's interrupts, so no wake-up crosses L1's CPUs.
+n_reads=$COUNT
+reads 1
 ours ours-boot-only "" --device path=$pt
-COUNT=$COUNT0 cl="console=ttyS0 scenario=bench-passthrough bench_count=$COUNT"
+reads $n_reads
 ours ours-none "" --device path=$pt
-# Every thread of the VMM on CPU 0, where L1 steers the NVMe's interrupts:
-# no wake-up crosses L1's CPUs.
-traced ours-none-cpu0 taskset -c 0 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
-	--cmdline "$cl" --serial tty --cpus 1 --memory 256M --device path=$pt
+PIN="taskset -c 0"
+ours ours-none-cpu0 "" --device path=$pt
+PIN=
 ours ours-strict iommu.strict=1 --iommu --stats --device path=$pt,iommu=on
 ours ours-strict-pio iommu.strict=1 --iommu --virtio-notify pio --stats --device path=$pt,iommu=on
 if [ -x /bin/qemu ]; then
-	COUNT=1 cl="console=ttyS0 scenario=bench-passthrough bench_count=1"
+	reads 1
 	qemu_pt qemu-boot-only "" -device vfio-pci,host="$NVME_BDF"
-	COUNT=$COUNT0 cl="console=ttyS0 scenario=bench-passthrough bench_count=$COUNT"
+	reads $n_reads
 	qemu_pt qemu-none "" -device vfio-pci,host="$NVME_BDF"
-	traced qemu-none-cpu0 taskset -c 0 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 \
-		-nographic -no-reboot -nodefaults -serial stdio -kernel "$KERNEL" -initrd "$L2INITRD" \
-		-append "$cl" -device vfio-pci,host="$NVME_BDF"
+	PIN="taskset -c 0"
+	qemu_pt qemu-none-cpu0 "" -device vfio-pci,host="$NVME_BDF"
+	PIN=
 	qemu_pt qemu-strict iommu.strict=1 -device virtio-iommu-pci -device vfio-pci,host="$NVME_BDF"
 fi
 for c in ours-none ours-none-cpu0 ours-strict ours-strict-pio; do per_read $c ours-boot-only; done
