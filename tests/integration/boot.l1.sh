@@ -1,7 +1,7 @@
 # Boot L2 under the project's VMM: 2 vCPUs visible, init reached, poweroff
 # gives exit 0.
 . /scenarios/lib.sh
-run_l2 /tmp/boot.log 300 boot --cpus 2 --memory 256M
+run_l2_retry /tmp/boot.log 200 boot --cpus 2 --memory 256M
 rc=$?
 check "vmm exits 0 after guest poweroff" [ $rc -eq 0 ]
 check "L2 init marker printed" grep -q L2-INIT-MARKER /tmp/boot.log
@@ -22,7 +22,7 @@ check "bzImage: kernel text randomised (KASLR), not at the link address" \
 if [ -f "$VMLINUX" ]; then
 	bz=$KERNEL
 	KERNEL=$VMLINUX
-	run_l2 /tmp/boot-elf.log 300 boot --cpus 2 --memory 256M
+	run_l2_retry /tmp/boot-elf.log 150 boot --cpus 2 --memory 256M
 	rc=$?
 	KERNEL=$bz
 	check "vmlinux: vmm exits 0 after guest poweroff" [ $rc -eq 0 ]
@@ -31,7 +31,7 @@ if [ -f "$VMLINUX" ]; then
 	check "vmlinux: kernel at its link address" grep -q "L2-TEXT: ffffffff81000000" /tmp/boot-elf.log
 	# nokaslr on the command line: the bzImage stays at its link address.
 	L2_CMDLINE_EXTRA=nokaslr
-	run_l2 /tmp/boot-nokaslr.log 300 boot --memory 256M
+	run_l2_retry /tmp/boot-nokaslr.log 150 boot --memory 256M
 	rc=$?
 	L2_CMDLINE_EXTRA=
 	check "nokaslr: vmm exits 0" [ $rc -eq 0 ]

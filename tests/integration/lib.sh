@@ -40,6 +40,21 @@ run_l2() {
 	return $rc
 }
 
+# run_l2_retry LOG TIMEOUT_S SCENARIO [vmm args...]: run_l2, and once more
+# when timeout had to kill the VMM (124 for coreutils' timeout, 143 for
+# busybox's): now and then an L2 under TCG stops getting timer interrupts
+# for minutes, mostly on its way to poweroff (docs/runner.md). Said loudly;
+# a hang of our own fails both attempts.
+run_l2_retry() {
+	for rt_try in 1 2; do
+		run_l2 "$@"
+		rt_rc=$?
+		case $rt_rc in 124 | 143) ;; *) return $rt_rc ;; esac
+		echo "L1: RETRY $3: attempt $rt_try timed out after $2 s (rc $rt_rc)"
+	done
+	return $rt_rc
+}
+
 # wait_for COND_CMD TIMEOUT_S: poll once a second until COND_CMD succeeds.
 wait_for() {
 	i=0

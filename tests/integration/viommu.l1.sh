@@ -13,21 +13,11 @@ for mode in strict lazy bypass strict-pio; do
 	bypass) L2_CMDLINE_EXTRA="iommu.passthrough=1"; want=identity ;;
 	strict-pio) L2_CMDLINE_EXTRA="iommu.strict=1"; want=DMA; extra="--virtio-notify pio" ;;
 	esac
-	# A clean mode takes well under a minute. Now and then an L2 under TCG
-	# stops getting timer ticks (docs/runner.md): a mode whose VMM did not
-	# exit by itself within 200 s is said loudly and run once more on a
-	# fresh disk; a hang of our own would fail both.
-	for try in 1 2; do
-		rm -f /tmp/vdisk.img
-		truncate -s 16M /tmp/vdisk.img
-		run_l2 /tmp/viommu-$mode.log 200 viommu --cpus 1 --memory 256M --iommu --stats \
-			--disk path=/tmp/vdisk.img,direct=off,iommu=on $extra
-		rc=$?
-		# timeout's status (124 for coreutils; busybox's kills the VMM
-		# with SIGTERM: 143)
-		case $rc in 124 | 143) ;; *) break ;; esac
-		echo "L1: RETRY viommu: $mode: attempt $try timed out (rc $rc)"
-	done
+	rm -f /tmp/vdisk.img
+	truncate -s 16M /tmp/vdisk.img
+	run_l2_retry /tmp/viommu-$mode.log 200 viommu --cpus 1 --memory 256M --iommu --stats \
+		--disk path=/tmp/vdisk.img,direct=off,iommu=on $extra
+	rc=$?
 	log=/tmp/viommu-$mode.log
 	w=$(sed -n 's/.*L2-WRITE-MD5: \([0-9a-f]*\).*/\1/p' $log | head -1)
 	r=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' $log | head -1)
