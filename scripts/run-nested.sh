@@ -57,6 +57,8 @@ truncate -s 64M "$work/nvme.img"
 # stuck L1: socat - unix-connect:PATH, then "info registers", "info lapic").
 monitor=none
 [ -n "${RUNNER_MONITOR:-}" ] && monitor=unix:$RUNNER_MONITOR,server,nowait
+# RUNNER_L1_EXTRA="...": more of L1's kernel command line (e.g. nokaslr, so
+# a RIP from "info registers" reads against System.map).
 
 start=$(date +%s)
 # run_l1: boot L1 once, its console to the terminal and to $log; sets rc.
@@ -68,7 +70,7 @@ run_l1() {
 		-nographic -no-reboot -serial stdio -display none \
 		-monitor "$monitor" \
 		-kernel "$kdir/bzImage" -initrd "$img" \
-		-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1" \
+		-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1 ${RUNNER_L1_EXTRA:-}" \
 		-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \
 		-device nvme,drive=nvm0,serial=leanvmm0 \
 		-netdev user,id=n0,restrict=on -device e1000e,netdev=n0 \

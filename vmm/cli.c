@@ -35,10 +35,13 @@ static const char usage[] =
 "                         the 16550A UART at COM1 (default tty)\n"
 "  --console tty|off|null|file=PATH[,iommu=on]\n"
 "                         virtio-console (default off)\n"
-"  --iommu [poll=USEC]    add a virtio-iommu device; poll=USEC serves its\n"
+"  --iommu [poll=USEC[,force=on]]\n"
+"                         add a virtio-iommu device; poll=USEC serves its\n"
 "                         request queue from a polling thread, with the\n"
 "                         guest's kicks off, until USEC pass without a\n"
-"                         request (0-1000000, default 0: every request kicks)\n"
+"                         request (0-1000000, default 0: every request kicks);\n"
+"                         with one CPU online polling is refused unless\n"
+"                         force=on (the poller then shares that CPU)\n"
 "  --virtio-notify mmio|pio\n"
 "                         where virtio devices' queue notify registers are:\n"
 "                         in the memory BAR (mmio, default) or an I/O BAR\n"
@@ -235,6 +238,40 @@ static int parse_device(char *arg, struct passthrough_opts *o)
 	return 0;
 }
 
+static int parse_iommu(char *arg, struct vmm_config *c)
+{
+	struct kv kv[4];
+	int n = split_kv(arg, kv, 4);
+	bool force = false;
+
+	if (n < 0)
+		return fail("--iommu", "too many options in '%s'", arg);
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(kv[i].key, "poll")) {
+			char *end;
+			unsigned long us;
+
+			errno = 0;
+			us = kv[i].val ? strtoul(kv[i].val, &end, 10) : 0;
+			if (!kv[i].val || errno || end == kv[i].val || *end || kv[i].val[0] == '-' ||
+			    us > 1000000)
+				return fail("--iommu", "'%s' is not poll=USEC with USEC from 0 to 1000000",
+					    kv[i].val ? kv[i].val : "poll");
+			c->iommu_poll_us = us;
+		} else if (!strcmp(kv[i].key, "force")) {
+			int r = parse_onoff("--iommu", &kv[i], &force);
+			if (r)
+				return r;
+		} else {
+			return fail("--iommu", "unknown option '%s' (poll=USEC, force=on)", kv[i].key);
+		}
+	}
+	if (force && !c->iommu_poll_us)
+		return fail("--iommu", "%sforce=on applies to polling: give poll=USEC too", "");
+	c->iommu_poll_one_cpu = force;
+	return 0;
+}
+
 static int parse_console(const char *flag, char *arg, enum console_mode *mode,
 			 const char **file, bool *iommu)
 {
@@ -377,18 +414,11 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 		case OPT_IOMMU:
 			c->iommu = true;
 			/* "--iommu=poll=N", or "--iommu poll=N" like the other flags. */
-			v = optarg;
-			if (!v && optind < argc && !strncmp(argv[optind], "poll=", 5))
-				v = argv[optind++];
-			if (!v)
-				break;
-			if (strncmp(v, "poll=", 5))
-				return fail("--iommu", "unknown option '%s' (poll=USEC)", v);
-			errno = 0;
-			n = strtoul(v + 5, &end, 10);
-			if (errno || end == v + 5 || *end || n > 1000000)
-				return fail("--iommu", "'%s' is not poll=USEC with USEC from 0 to 1000000", v);
-			c->iommu_poll_us = n;
+			if (!optarg && optind < argc &&
+			    (!strncmp(argv[optind], "poll=", 5) || !strncmp(argv[optind], "force=", 6)))
+				optarg = argv[optind++];
+			if (optarg && (r = parse_iommu(optarg, c)))
+				return r;
 			break;
 		case OPT_STATS:
 			c->stats = true;

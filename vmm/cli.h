@@ -29,6 +29,7 @@ struct vmm_config {
 	struct console_opts console;
 	bool iommu;
 	unsigned iommu_poll_us;	/* --iommu poll=USEC; 0: no polling */
+	bool iommu_poll_one_cpu;	/* --iommu ...,force=on: poll on one CPU too */
 	bool stats;		/* print device counters at exit */
 	bool pio_notify;	/* --virtio-notify pio */
 };

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/virtio_config.h>
@@ -35,6 +36,8 @@ struct viommu *the_viommu;
 
 static bool default_bypass;
 static unsigned poll_us;
+static bool poll_one_cpu;	/* force=on: poll even with one CPU online */
+static bool poll_yield;		/* ... and then yield while waiting */
 
 struct vio_dev {
 	struct virtio_dev vdev;
@@ -61,9 +64,10 @@ void virtio_iommu_set_default_bypass(bool bypass)
 	default_bypass = bypass;
 }
 
-void virtio_iommu_set_poll(unsigned usec)
+void virtio_iommu_set_poll(unsigned usec, bool one_cpu)
 {
 	poll_us = usec;
+	poll_one_cpu = one_cpu;
 }
 
 static uint64_t now_ns(void)
@@ -216,8 +220,13 @@ static void *poller(void *opaque)
 		 * vCPUs share) until the driver adds a request or it is time
 		 * to look at the clock again. */
 		pthread_mutex_unlock(&d->lock);
-		for (unsigned i = 0; i < 256 && !virtq_avail_peek(vq); i++)
+		for (unsigned i = 0; i < 256 && !virtq_avail_peek(vq); i++) {
+			if (poll_yield) {
+				sched_yield();	/* the vCPU that would add one needs this CPU */
+				break;
+			}
 			cpu_relax();
+		}
 		pthread_mutex_lock(&d->lock);
 	}
 	return NULL;
@@ -290,11 +299,17 @@ static void poller_start(struct vio_dev *vd)
 	pthread_t t;
 	int r;
 
-	if (cpus < 2) {
+	if (cpus < 2 && !poll_one_cpu) {
 		fprintf(stderr, "vmm: virtio-iommu: poll=%u ignored: one CPU online, a poller would "
-				"only take time from the vCPUs; requests are served on kicks\n", poll_us);
+				"only take time from the vCPUs (force=on polls anyway); requests are "
+				"served on kicks\n", poll_us);
 		poll_us = 0;
 		return;
+	}
+	if (cpus < 2) {
+		fprintf(stderr, "vmm: virtio-iommu: poll=%u with force=on on one online CPU: the "
+				"poller yields to the vCPUs while it waits\n", poll_us);
+		poll_yield = true;
 	}
 	pthread_cond_init(&vd->poll_cv, NULL);
 	r = pthread_create(&t, NULL, poller, vd);

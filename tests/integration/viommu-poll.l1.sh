@@ -1,21 +1,26 @@
-# l1-cpus: 2
 # virtio-iommu with its request queue polled (--iommu poll=USEC): the
 # guest's driver is told not to kick while the poller runs, so requests are
-# answered without an exit. L1 gets two CPUs (a poller on L1's only CPU
-# would just take time from the vCPU). Strict mode: a pattern round-trips
-# through the disk behind the IOMMU, and the VMM's counters show requests
-# the poller found by itself, with fewer kicks than requests.
+# answered without an exit. Strict mode: a pattern round-trips through the
+# disk behind the IOMMU, and the VMM's counters show requests the poller
+# found by itself, with fewer kicks than requests.
+#
+# L1 has one CPU, so the VMM would refuse to poll (a poller there only takes
+# time from the vCPU): force=on makes it poll anyway, yielding while it
+# waits. This scenario used to run in a 2-CPU L1 for a CPU of the poller's
+# own; under QEMU 7.2's TCG a 2-CPU L1 now and then corrupts or stops its
+# L2, whatever VMM runs it (docs/runner.md, "Multi-CPU L1"), and CI lost
+# both attempts of this scenario to that. What the poller buys on its own
+# CPU is measured by the benchmarks, which still use two.
 . /scenarios/lib.sh
 L2_CMDLINE_EXTRA="iommu.strict=1"
-check "L1 has two CPUs" [ "$(nproc)" -ge 2 ]
-# A normal run takes well under a minute. In a 2-CPU L1 an L2 now and then
-# stops dead (docs/runner.md, "Multi-CPU L1"; seen here once, early in L2's
-# boot): an attempt that did not reach L2's scenario end is said loudly and
-# tried once more, on a fresh disk; a hang of our own would fail both.
+check "L1 has one CPU" [ "$(nproc)" -eq 1 ]
+# A normal run takes well under a minute. An attempt that did not reach L2's
+# scenario end (the TCG stalls of docs/runner.md) is said loudly and tried
+# once more, on a fresh disk; a hang of our own would fail both.
 for try in 1 2; do
 	truncate -s 0 /tmp/vdisk.img
 	truncate -s 16M /tmp/vdisk.img
-	run_l2 /tmp/poll.log 240 viommu --cpus 1 --memory 256M --iommu poll=2000 --stats \
+	run_l2 /tmp/poll.log 200 viommu --cpus 1 --memory 256M --iommu poll=2000,force=on --stats \
 		--disk path=/tmp/vdisk.img,direct=off,iommu=on
 	rc=$?
 	grep -q L2-SCENARIO-EXIT /tmp/poll.log && break
@@ -33,6 +38,7 @@ echo "poll: write=$w read=$r host=$h kicks=$kicks requests=$reqs polled=$polled"
 check "vmm exits 0" [ $rc -eq 0 ]
 check "virtio-iommu driver bound in L2" grep -q "L2-VIOMMU-DRIVER: bound" $log
 check "poller not refused" sh -c "! grep -q 'ignored\|no poller thread' $log"
+check "poller told it shares L1's one CPU" grep -q 'force=on on one online CPU' $log
 check "pattern read back matches" [ -n "$w" ] && [ "$w" = "$r" ]
 check "host file holds the pattern" [ "$w" = "$h" ]
 check "requests found by the poller without a kick ($polled)" [ "${polled:-0}" -gt 0 ]

@@ -131,6 +131,24 @@ static void test_iommu_poll(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll="), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=5us"), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=fast"), CLI_ERROR);
+
+	/* force=on: poll on a single online CPU too; only with poll=USEC. */
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=2000"), CLI_OK);
+	assert_false(c.iommu_poll_one_cpu);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=2000,force=on"), CLI_OK);
+	assert_int_equal(c.iommu_poll_us, 2000);
+	assert_true(c.iommu_poll_one_cpu);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "force=on,poll=30"), CLI_OK);
+	assert_int_equal(c.iommu_poll_us, 30);
+	assert_true(c.iommu_poll_one_cpu);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=poll=9,force=off"), CLI_OK);
+	assert_false(c.iommu_poll_one_cpu);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "force=on"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=0,force=on"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,force=maybe"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,force"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,speed=2"), CLI_ERROR);
 }
 
 /* Indirect descriptors: on by default, off by default behind the IOMMU,

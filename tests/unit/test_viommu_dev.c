@@ -297,7 +297,7 @@ static int group_setup(void **state)
 	assert_int_equal(evloop_init(), 0);
 
 #ifdef VIOMMU_TEST_POLL_US
-	virtio_iommu_set_poll(VIOMMU_TEST_POLL_US);
+	virtio_iommu_set_poll(VIOMMU_TEST_POLL_US, false);
 #endif
 	assert_int_equal(virtio_iommu_create(), 0);
 	assert_non_null(the_viommu);
