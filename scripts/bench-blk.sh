@@ -2,14 +2,23 @@
 # 4 KiB O_DIRECT reads in L2 (16384 x dd bs=4k), ours vs QEMU 7.2, without
 # and with virtio-iommu (strict, lazy; ours also with --iommu poll), in one
 # L1 run of the nested runner (tests/integration/bench-blk.l1.sh, two
-# rounds; the best of each is used).
+# rounds; the best of each is used). --core: only the configurations the
+# targets name, three rounds (bench-blk-core.l1.sh); the median is used.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+scenario=bench-blk pick="head -1"
+if [ "${1:-}" = --core ]; then
+	scenario=bench-blk-core pick="awk '{v[NR] = \$1} END { if (NR) print v[int((NR + 1) / 2)] }'"
+elif [ -n "${1:-}" ]; then
+	echo "usage: bench-blk.sh [--core]" >&2
+	exit 2
+fi
 log=$(mktemp /tmp/bench-blk.XXXXXX)
-"$top/scripts/run-nested.sh" bench-blk --with-qemu --timeout 2400 --keep-log "$log" >/dev/null || true
+"$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 2400 --keep-log "$log" >/dev/null || true
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
 # The console log has CRLF line ends.
-best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | head -1; }
+# best: the fastest round; with --core the median (of those that gave one).
+best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | eval "$pick"; }
 for c in ours-noiommu ours-strict ours-lazy ours-strict-poll ours-lazy-poll ours-strict-poll-ind \
 	ours-noiommu-pio ours-strict-pio ours-strict-poll-pio qemu-noiommu qemu-strict qemu-strict-noind qemu-lazy; do
 	eval "${c//-/_}=$(best $c)"
@@ -35,12 +44,16 @@ BEGIN {
 }'
 # Per round (both figures from the same minutes of the same L1).
 nth() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sed -n "${2}p"; }
-for round in 1 2; do
+rounds=$(tr -d '\r' <"$log" | grep -c '^BENCH blk ours-noiommu:' || true)
+for round in $(seq 1 "$rounds"); do
 	awk -v n="$(nth ours-noiommu $round)" -v s="$(nth ours-strict $round)" \
 		-v p="$(nth ours-strict-poll $round)" -v pi="$(nth ours-strict-poll-ind $round)" \
 		-v nx="$(nth ours-noiommu-pio $round)" -v sx="$(nth ours-strict-pio $round)" \
-		-v px="$(nth ours-strict-poll-pio $round)" -v r="$round" '
+		-v px="$(nth ours-strict-poll-pio $round)" -v r="$round" \
+		-v qn="$(nth qemu-noiommu $round)" -v qs="$(nth qemu-strict $round)" '
 	function q(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "n/a" }
 	BEGIN { printf "round %s, / ours no-vIOMMU: strict %s, polled %s, polled with indirect %s; pio: strict %s, polled %s\n",
-		r, q(s, n), q(p, n), q(pi, n), q(sx, nx), q(px, nx) }'
+		r, q(s, n), q(p, n), q(pi, n), q(sx, nx), q(px, nx)
+		printf "round %s, throughput ours / QEMU: no vIOMMU %sx; strict %sx, polled %sx\n",
+		r, q(qn, n), q(qs, s), q(qs, p) }'
 done
