@@ -19,10 +19,10 @@
  * another device's lock -> this device's lock -> the viommu rwlock. */
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/virtio_config.h>
