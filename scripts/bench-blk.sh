@@ -6,9 +6,9 @@
 # targets name, three rounds (bench-blk-core.l1.sh); the median is used.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-scenario=bench-blk pick="head -1"
+scenario=bench-blk
 if [ "${1:-}" = --core ]; then
-	scenario=bench-blk-core pick="awk '{v[NR] = \$1} END { if (NR) print v[int((NR + 1) / 2)] }'"
+	scenario=bench-blk-core
 elif [ -n "${1:-}" ]; then
 	echo "usage: bench-blk.sh [--core]" >&2
 	exit 2
@@ -18,7 +18,14 @@ log=$(mktemp /tmp/bench-blk.XXXXXX)
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
 # The console log has CRLF line ends.
 # best: the fastest round; with --core the median (of those that gave one).
-best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | eval "$pick"; }
+pick() {
+	if [ $scenario = bench-blk-core ]; then
+		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+	else
+		head -1
+	fi
+}
+best() { tr -d '\r' <"$log" | sed -n "s/^BENCH blk $1: ms=\([0-9]*\)$/\1/p" | sort -n | pick; }
 for c in ours-noiommu ours-strict ours-lazy ours-strict-poll ours-lazy-poll ours-strict-poll-ind \
 	ours-noiommu-pio ours-strict-pio ours-strict-poll-pio qemu-noiommu qemu-strict qemu-strict-noind qemu-lazy; do
 	eval "${c//-/_}=$(best $c)"

@@ -220,12 +220,12 @@ static void *poller(void *opaque)
 		 * vCPUs share) until the driver adds a request or it is time
 		 * to look at the clock again. */
 		pthread_mutex_unlock(&d->lock);
-		for (unsigned i = 0; i < 256 && !virtq_avail_peek(vq); i++) {
-			if (poll_yield) {
+		if (poll_yield) {
+			if (!virtq_avail_peek(vq))
 				sched_yield();	/* the vCPU that would add one needs this CPU */
-				break;
-			}
-			cpu_relax();
+		} else {
+			for (unsigned i = 0; i < 256 && !virtq_avail_peek(vq); i++)
+				cpu_relax();
 		}
 		pthread_mutex_lock(&d->lock);
 	}
