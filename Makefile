@@ -7,6 +7,7 @@
 #   tests/unit/test_*.c     -> build/tests/test_* (cmocka), one per file
 #   tests/fuzz/fuzz_*.c     -> build/fuzz/fuzz_* (clang libFuzzer, `make fuzz`)
 #   tests/l1/*.c            -> build/l1/* (static programs run inside the L1)
+#   tests/runner/*.c        -> build/runner/* (host helpers of the nested runner)
 #
 #   make                 the vmm binary (static too: build/bin/vmm-static)
 #   make check           unit tests, then the same under ASan+UBSan
@@ -44,8 +45,10 @@ TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TESTS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(TEST_SRCS))
 L1_SRCS := $(wildcard tests/l1/*.c)
 L1_BINS := $(patsubst tests/l1/%.c,$(O)/l1/%,$(L1_SRCS))
+RUNNER_SRCS := $(wildcard tests/runner/*.c)
+RUNNER_BINS := $(patsubst tests/runner/%.c,$(O)/runner/%,$(RUNNER_SRCS))
 
-all: $(O)/bin/vmm $(O)/bin/vmm-static $(L1_BINS)
+all: $(O)/bin/vmm $(O)/bin/vmm-static $(L1_BINS) $(RUNNER_BINS)
 
 $(KHDR)/include/linux/iommufd.h:
 	scripts/build-kernel.sh --headers >/dev/null
@@ -87,6 +90,10 @@ $(O)/l1/%: $(O)/tests/l1/%.o $(O)/libvmmcore.a
 	@mkdir -p $(dir $@)
 	$(CC) -static $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(O)/tests/l1/%.o: CFLAGS += -I$(KSRC)/drivers/iommu/iommufd
+
+$(O)/runner/%: tests/runner/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
 
 tests: $(TESTS)
 

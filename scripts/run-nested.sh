@@ -60,6 +60,14 @@ monitor=none
 # RUNNER_L1_EXTRA="...": more of L1's kernel command line (e.g. nokaslr, so
 # a RIP from "info registers" reads against System.map).
 
+# L1's TSC is the host's (TCG reads it), and KVM in L1 takes its guests'
+# TSC rate from L1's early calibration, which a busy host can throw off by
+# hundreds of ppm; L1 later refines its own rate, and an L2 whose KVM rate
+# then disagrees loses its timer for minutes (docs/runner.md, "L1's TSC
+# rate"). So L1 is told the rate, measured here.
+tsc_khz=$("$top/build/runner/tsc_khz" 2>/dev/null || true)
+l1_tsc=${tsc_khz:+tsc_early_khz=$tsc_khz}
+
 start=$(date +%s)
 # run_l1: boot L1 once, its console to the terminal and to $log; sets rc.
 run_l1() {
@@ -70,7 +78,7 @@ run_l1() {
 		-nographic -no-reboot -serial stdio -display none \
 		-monitor "$monitor" \
 		-kernel "$kdir/bzImage" -initrd "$img" \
-		-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1 ${RUNNER_L1_EXTRA:-}" \
+		-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1 $l1_tsc ${RUNNER_L1_EXTRA:-}" \
 		-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \
 		-device nvme,drive=nvm0,serial=leanvmm0 \
 		-netdev user,id=n0,restrict=on -device e1000e,netdev=n0 \
