@@ -345,6 +345,61 @@ static void pt_clear(struct iova_map *m, struct pt_table *t, unsigned shift, uin
 	}
 }
 
+/* pt_fill for one 4 KiB page (what a strict-mode guest maps, one at a
+ * time): straight down the four levels, no block arithmetic. */
+static int pt_fill_page(struct iova_map *m, uint64_t iova, uint64_t w0, uint64_t w1)
+{
+	struct pt_table *t = m->pt;
+
+	for (unsigned shift = PT_TOP_SHIFT; shift > 12; shift -= PT_BITS) {
+		struct pt_ent *pe = &t->e[(iova >> shift) & (PT_ENTRIES - 1)];
+		if ((pe->w1 & PT_TYPE) == PT_EMPTY) {
+			struct pt_table *c = pt_new_table(m);
+			if (!c)
+				return -ENOMEM;
+			pe->w0 = (uintptr_t)c;
+			pe->w1 = PT_TABLE;
+			t->used++;
+		}
+		t = (struct pt_table *)(uintptr_t)pe->w0;
+	}
+	struct pt_ent *pe = &t->e[(iova >> 12) & (PT_ENTRIES - 1)];
+	pe->w0 = w0;
+	pe->w1 = w1;
+	t->used++;
+	return 0;
+}
+
+/* pt_clear for one 4 KiB page: down to its leaf, then release the tables
+ * it leaves empty on the way back up (never the root). */
+static void pt_clear_page(struct iova_map *m, uint64_t iova)
+{
+	struct pt_table *t = m->pt, *up[3];
+	struct pt_ent *up_ent[3];
+	unsigned lvl = 0;
+
+	for (unsigned shift = PT_TOP_SHIFT; shift > 12; shift -= PT_BITS, lvl++) {
+		struct pt_ent *pe = &t->e[(iova >> shift) & (PT_ENTRIES - 1)];
+		if ((pe->w1 & PT_TYPE) != PT_TABLE)
+			return;
+		up[lvl] = t;
+		up_ent[lvl] = pe;
+		t = (struct pt_table *)(uintptr_t)pe->w0;
+	}
+	struct pt_ent *pe = &t->e[(iova >> 12) & (PT_ENTRIES - 1)];
+	if ((pe->w1 & PT_TYPE) != PT_LEAF)
+		return;
+	pe->w0 = pe->w1 = 0;
+	t->used--;
+	while (lvl > 0 && !t->used) {
+		lvl--;
+		pt_release_table(m, t);
+		up_ent[lvl]->w0 = up_ent[lvl]->w1 = 0;
+		t = up[lvl];
+		t->used--;
+	}
+}
+
 /* A mapping was inserted: index it, or drop the index. */
 static void pt_insert(struct iova_map *m, const struct iova_mapping *e)
 {
@@ -361,15 +416,22 @@ static void pt_insert(struct iova_map *m, const struct iova_mapping *e)
 		return;
 	}
 	uint64_t w1 = (e->end & ~0xfffULL) | PT_LEAF | ((uint64_t)e->flags << PT_FLAGS_SHIFT);
-	if (pt_fill(m, m->pt, PT_TOP_SHIFT, e->start, e->end < PT_LIMIT ? e->end : PT_LIMIT - 1,
-		    e->phys - e->start, w1))
+	int r = e->end - e->start == 0xfff ?
+		pt_fill_page(m, e->start, e->phys - e->start, w1) :
+		pt_fill(m, m->pt, PT_TOP_SHIFT, e->start, e->end < PT_LIMIT ? e->end : PT_LIMIT - 1,
+			e->phys - e->start, w1);
+	if (r)
 		pt_drop(m, true);
 }
 
 /* A mapping is going. */
 static void pt_remove(struct iova_map *m, const struct iova_mapping *e)
 {
-	if (m->pt && e->start < PT_LIMIT)
+	if (!m->pt || e->start >= PT_LIMIT)
+		return;
+	if (e->end - e->start == 0xfff)
+		pt_clear_page(m, e->start);
+	else
 		pt_clear(m, m->pt, PT_TOP_SHIFT, e->start, e->end < PT_LIMIT ? e->end : PT_LIMIT - 1);
 }
 
@@ -432,8 +494,9 @@ static void *ins(struct iova_map *m, void *node, unsigned h, const struct iova_m
 		t->key[pos] = e->start;
 		t->e[pos] = *e;
 		t->n++;
-		pad_leaf(l);
+		/* Slots past n still hold the padding, unless l was split. */
 		if (r) {
+			pad_leaf(l);
 			pad_leaf(r);
 			*sep = r->key[0];
 		}
@@ -637,7 +700,7 @@ static void del(struct iova_map *m, void *node, unsigned h, uint64_t k)
 		l->n--;
 		memmove(l->key + pos, l->key + pos + 1, (l->n - pos) * sizeof(l->key[0]));
 		memmove(l->e + pos, l->e + pos + 1, (l->n - pos) * sizeof(l->e[0]));
-		pad_leaf(l);
+		l->key[l->n] = UINT64_MAX;	/* the one slot freed */
 		return;
 	}
 	struct inner *in = node;
@@ -696,10 +759,29 @@ static struct leaf *rightmost(const struct iova_map *m)
 	return node;
 }
 
+const struct iova_mapping *iova_map_exact(const struct iova_map *m, uint64_t start, uint64_t end)
+{
+	/* The last mapping starting at or before end: if it is [start, end],
+	 * no other mapping meets the range (they are disjoint). */
+	const struct iova_mapping *e = iova_map_lookup_le(m, end);
+	return e && e->start == start && e->end == end ? e : NULL;
+}
+
 int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_fn fn,
 		    void *opaque, size_t *removed)
 {
 	size_t n = 0;
+	const struct iova_mapping *x = iova_map_exact(m, start, end);
+	if (x && m->count > 1) {
+		/* One mapping, exactly the range (a strict-mode UNMAP). */
+		if (fn)
+			fn(opaque, x);
+		pt_remove(m, x);
+		del_one(m, start);
+		if (removed)
+			*removed = 1;
+		return 0;
+	}
 	int r = iova_map_check_remove(m, start, end);
 	if (removed)
 		*removed = 0;
@@ -845,7 +927,10 @@ static int validate_pt(const struct iova_map *m, const struct pt_table *t, unsig
 		}
 		used++;
 	}
-	return used == t->used ? 0 : -24;
+	if (used != t->used)
+		return -24;
+	/* A table emptied by removals is released (the root stays). */
+	return used || shift == PT_TOP_SHIFT ? 0 : -28;
 }
 
 static int count_pages_below(void *opaque, const struct iova_mapping *e)

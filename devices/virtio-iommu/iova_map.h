@@ -67,6 +67,10 @@ int iova_map_check_remove(const struct iova_map *m, uint64_t start, uint64_t end
 int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_fn fn,
 		    void *opaque, size_t *removed);
 
+/* The mapping that is exactly [start, end], or NULL: then no other mapping
+ * meets the range, and removing it is removing [start, end]. */
+const struct iova_mapping *iova_map_exact(const struct iova_map *m, uint64_t start, uint64_t end);
+
 /* The mapping holding iova, or NULL. The pointer is valid until the map is
  * next modified. */
 const struct iova_mapping *iova_map_lookup(const struct iova_map *m, uint64_t iova);

@@ -749,11 +749,16 @@ static uint8_t do_unmap(struct viommu *v, const struct virtio_iommu_req_unmap *r
 	if (!input_in_range(v, vs, ve))
 		return VIRTIO_IOMMU_S_RANGE;
 	/* Would split a mapping -> RANGE, nothing removed. */
-	int e = iova_map_check_remove(&d->map, vs, ve);
-	if (e)
-		return errno_status(e);
-	if (!iova_map_overlaps(&d->map, vs, ve))
-		return VIRTIO_IOMMU_S_OK;	/* nothing there: success */
+	int e;
+	/* A strict-mode guest unmaps exactly what it mapped: one lookup
+	 * says the range splits nothing and is not empty. */
+	if (!iova_map_exact(&d->map, vs, ve)) {
+		e = iova_map_check_remove(&d->map, vs, ve);
+		if (e)
+			return errno_status(e);
+		if (!iova_map_overlaps(&d->map, vs, ve))
+			return VIRTIO_IOMMU_S_OK;	/* nothing there: success */
+	}
 	if (d->be_live && v->be_ops->unmap) {
 		e = v->be_ops->unmap(v->be, d->id, d->be_dom, vs, ve);
 		if (e)
@@ -827,7 +832,9 @@ int viommu_handle_request(struct viommu *v, const struct iovec *out, unsigned n_
 		tail.status = VIRTIO_IOMMU_S_IOERR;
 		goto reply;
 	}
-	iov_read(out, n_out, 0, &req.head, sizeof(req.head));
+	/* One copy of as much as the largest request: what the type needs
+	 * is checked below. */
+	iov_read(out, n_out, 0, &req, out_len < sizeof(req) ? out_len : sizeof(req));
 	size_t need;
 	switch (req.head.type) {
 	case VIRTIO_IOMMU_T_ATTACH:
@@ -864,7 +871,6 @@ int viommu_handle_request(struct viommu *v, const struct iovec *out, unsigned n_
 		tail.status = VIRTIO_IOMMU_S_IOERR;
 		goto reply;
 	}
-	iov_read(out, n_out, 0, &req, need);
 	if (type == VIRTIO_IOMMU_T_PROBE) {
 		pthread_rwlock_rdlock(&v->lock);
 		tail.status = do_probe(v, &req.probe, &po);
