@@ -11,6 +11,10 @@
  * to the tree) while the map holds a mapping it cannot express (start or
  * end + 1 not 4 KiB-aligned, flags above 0xff) or when it would outgrow
  * IOVA_MAP_PT_MAX_BYTES, and starts again once the map is empty.
+ * What a strict-mode guest does over and over, MAP and UNMAP of one 4 KiB
+ * page, takes the short ways: the index entry is set or cleared by a
+ * straight walk down its four levels, and removing exactly one mapping
+ * costs one lookup (iova_map_exact).
  * Not thread-safe: the owner (viommu.c) serialises writers against
  * readers. */
 #ifndef VIOMMU_IOVA_MAP_H
