@@ -18,6 +18,10 @@ text=$(tr -d '\r' </tmp/boot.log | sed -n 's/^L2-TEXT: \([0-9a-f]*\)$/\1/p')
 echo "L1: bzImage _text at $text"
 check "bzImage: kernel text randomised (KASLR), not at the link address" \
 	[ -n "$text" ] && [ "$text" != ffffffff81000000 ]
+# KVM here gives L2 the TSC rate L1 started with: it must be the one L1
+# settled on, or L2 loses its timer for minutes (docs/runner.md).
+echo "L1: TSC rate at start and refined (MHz): $(l1_tsc_rates)"
+check "L1's TSC rate at start agrees with its refined rate (250 ppm)" l1_tsc_agrees
 # The same kernel as an ELF vmlinux, entered at startup_64 (no decompressor).
 if [ -f "$VMLINUX" ]; then
 	bz=$KERNEL

@@ -55,6 +55,21 @@ run_l2_retry() {
 	return $rt_rc
 }
 
+# l1_tsc_rates: "START REFINED" (MHz), L1's TSC rate as its kernel started
+# with it (the runner's tsc_early_khz=, or L1's own early calibration) and
+# as refined a few seconds later (empty when not refined).
+l1_tsc_rates() {
+	dmesg | awk '/tsc: Detected .* MHz (processor|TSC)/ { e = $(NF - 2) }
+		/Refined TSC clocksource calibration/ { r = $(NF - 1) }
+		END { print e, r }'
+}
+
+# l1_tsc_agrees: the two agree within KVM's 250 ppm tolerance (KVM in L1
+# gives its guests the first; docs/runner.md, "L1's TSC rate").
+l1_tsc_agrees() {
+	l1_tsc_rates | awk '{ exit !($2 == "" || ($1 - $2 <= $2 / 4000 && $2 - $1 <= $2 / 4000)) }'
+}
+
 # wait_for COND_CMD TIMEOUT_S: poll once a second until COND_CMD succeeds.
 wait_for() {
 	i=0
