@@ -279,6 +279,21 @@ static void pt_release_table(struct iova_map *m, struct pt_table *t)
 		free(t);
 }
 
+/* The table pe (an entry of t) points to, made if pe is empty; NULL when
+ * out of memory or budget. */
+static struct pt_table *pt_child(struct iova_map *m, struct pt_table *t, struct pt_ent *pe)
+{
+	if ((pe->w1 & PT_TYPE) == PT_EMPTY) {
+		struct pt_table *c = pt_new_table(m);
+		if (!c)
+			return NULL;
+		pe->w0 = (uintptr_t)c;
+		pe->w1 = PT_TABLE;
+		t->used++;
+	}
+	return (struct pt_table *)(uintptr_t)pe->w0;
+}
+
 /* Fill [s, e] (inside t's span, a range no leaf covers yet) with leaves
  * for one mapping. -ENOMEM: out of memory or budget (the caller drops the
  * index). */
@@ -295,16 +310,10 @@ static int pt_fill(struct iova_map *m, struct pt_table *t, unsigned shift, uint6
 			pe->w1 = w1;
 			t->used++;
 		} else {
-			if ((pe->w1 & PT_TYPE) == PT_EMPTY) {
-				struct pt_table *c = pt_new_table(m);
-				if (!c)
-					return -ENOMEM;
-				pe->w0 = (uintptr_t)c;
-				pe->w1 = PT_TABLE;
-				t->used++;
-			}
-			int r = pt_fill(m, (struct pt_table *)(uintptr_t)pe->w0, shift - PT_BITS, x,
-					end, w0, w1);
+			struct pt_table *c = pt_child(m, t, pe);
+			if (!c)
+				return -ENOMEM;
+			int r = pt_fill(m, c, shift - PT_BITS, x, end, w0, w1);
 			if (r)
 				return r;
 		}
@@ -352,16 +361,9 @@ static int pt_fill_page(struct iova_map *m, uint64_t iova, uint64_t w0, uint64_t
 	struct pt_table *t = m->pt;
 
 	for (unsigned shift = PT_TOP_SHIFT; shift > 12; shift -= PT_BITS) {
-		struct pt_ent *pe = &t->e[(iova >> shift) & (PT_ENTRIES - 1)];
-		if ((pe->w1 & PT_TYPE) == PT_EMPTY) {
-			struct pt_table *c = pt_new_table(m);
-			if (!c)
-				return -ENOMEM;
-			pe->w0 = (uintptr_t)c;
-			pe->w1 = PT_TABLE;
-			t->used++;
-		}
-		t = (struct pt_table *)(uintptr_t)pe->w0;
+		t = pt_child(m, t, &t->e[(iova >> shift) & (PT_ENTRIES - 1)]);
+		if (!t)
+			return -ENOMEM;
 	}
 	struct pt_ent *pe = &t->e[(iova >> 12) & (PT_ENTRIES - 1)];
 	pe->w0 = w0;
