@@ -1,9 +1,11 @@
 /*
  * tsc_khz: print this machine's TSC rate in kHz, measured against
- * CLOCK_MONOTONIC_RAW (median of five 100 ms windows). The nested runner
- * hands it to L1 as tsc_early_khz= (docs/runner.md, "L1's TSC rate"): under
- * TCG, L1's TSC is the host's, and L1's own early calibration against the
- * emulated PIT can be off by several hundred ppm when the host is busy.
+ * CLOCK_MONOTONIC (median of five 100 ms windows), the clock QEMU runs its
+ * timers on, and so the ACPI PM timer L1 refines its TSC rate against. The
+ * nested runner hands it to L1 as tsc_early_khz= (docs/runner.md, "L1's
+ * TSC rate"): under TCG, L1's TSC is the host's, and L1's own early
+ * calibration against the emulated PIT can be off by several hundred ppm
+ * when the host is busy.
  * Prints nothing and exits 1 where there is no usable TSC.
  */
 #include <stdint.h>
@@ -21,7 +23,7 @@ static int64_t now_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
