@@ -769,17 +769,24 @@ const struct iova_mapping *iova_map_exact(const struct iova_map *m, uint64_t sta
 	return e && e->start == start && e->end == end ? e : NULL;
 }
 
+void iova_map_remove_one(struct iova_map *m, const struct iova_mapping *e)
+{
+	pt_remove(m, e);
+	del_one(m, e->start);
+	if (!m->count)
+		m->pt_off = false;	/* empty: index again from here */
+}
+
 int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_fn fn,
 		    void *opaque, size_t *removed)
 {
 	size_t n = 0;
 	const struct iova_mapping *x = iova_map_exact(m, start, end);
-	if (x && m->count > 1) {
+	if (x) {
 		/* One mapping, exactly the range (a strict-mode UNMAP). */
 		if (fn)
 			fn(opaque, x);
-		pt_remove(m, x);
-		del_one(m, start);
+		iova_map_remove_one(m, x);
 		if (removed)
 			*removed = 1;
 		return 0;

@@ -75,6 +75,9 @@ int iova_map_remove(struct iova_map *m, uint64_t start, uint64_t end, iova_map_f
  * meets the range, and removing it is removing [start, end]. */
 const struct iova_mapping *iova_map_exact(const struct iova_map *m, uint64_t start, uint64_t end);
 
+/* Remove e, a mapping of the map (as iova_map_exact or a lookup gave it). */
+void iova_map_remove_one(struct iova_map *m, const struct iova_mapping *e);
+
 /* The mapping holding iova, or NULL. The pointer is valid until the map is
  * next modified. */
 const struct iova_mapping *iova_map_lookup(const struct iova_map *m, uint64_t iova);

@@ -752,7 +752,8 @@ static uint8_t do_unmap(struct viommu *v, const struct virtio_iommu_req_unmap *r
 	int e;
 	/* A strict-mode guest unmaps exactly what it mapped: one lookup
 	 * says the range splits nothing and is not empty. */
-	if (!iova_map_exact(&d->map, vs, ve)) {
+	const struct iova_mapping *one = iova_map_exact(&d->map, vs, ve);
+	if (!one) {
 		e = iova_map_check_remove(&d->map, vs, ve);
 		if (e)
 			return errno_status(e);
@@ -764,8 +765,11 @@ static uint8_t do_unmap(struct viommu *v, const struct virtio_iommu_req_unmap *r
 		if (e)
 			return errno_status(e);
 	}
-	size_t n = 0;
-	iova_map_remove(&d->map, vs, ve, NULL, NULL, &n);
+	size_t n = 1;
+	if (one)	/* the backend leaves d->map alone: still valid */
+		iova_map_remove_one(&d->map, one);
+	else
+		iova_map_remove(&d->map, vs, ve, NULL, NULL, &n);
 	v->n_mappings -= n;
 	bump_domain(d);
 	return VIRTIO_IOMMU_S_OK;
