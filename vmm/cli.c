@@ -35,13 +35,15 @@ static const char usage[] =
 "                         the 16550A UART at COM1 (default tty)\n"
 "  --console tty|off|null|file=PATH[,iommu=on]\n"
 "                         virtio-console (default off)\n"
-"  --iommu [poll=USEC[,force=on]]\n"
-"                         add a virtio-iommu device; poll=USEC serves its\n"
-"                         request queue from a polling thread, with the\n"
-"                         guest's kicks off, until USEC pass without a\n"
-"                         request (0-1000000, default 0: every request kicks);\n"
-"                         with one CPU online polling is refused unless\n"
-"                         force=on (the poller then shares that CPU)\n"
+"  --iommu [poll=auto|off|USEC][,force=on]\n"
+"                         add a virtio-iommu device; its request queue is\n"
+"                         served by a polling thread, with the guest's kicks\n"
+"                         off, for a window after each request: auto (the\n"
+"                         default) sizes the window from the gaps between\n"
+"                         requests, up to 2000 us; USEC fixes it (0-1000000;\n"
+"                         0 = off: every request kicks); with one CPU online\n"
+"                         there is no polling unless force=on (the poller\n"
+"                         then shares that CPU)\n"
 "  --virtio-notify mmio|pio\n"
 "                         where virtio devices' queue notify registers are:\n"
 "                         in the memory BAR (mmio, default) or an I/O BAR\n"
@@ -251,23 +253,35 @@ static int parse_iommu(char *arg, struct vmm_config *c)
 			char *end;
 			unsigned long us;
 
+			if (kv[i].val && !strcmp(kv[i].val, "auto")) {
+				c->iommu_poll_auto = true;
+				c->iommu_poll_us = CLI_IOMMU_POLL_AUTO_MAX_US;
+				continue;
+			}
+			if (kv[i].val && !strcmp(kv[i].val, "off")) {
+				c->iommu_poll_auto = false;
+				c->iommu_poll_us = 0;
+				continue;
+			}
 			errno = 0;
 			us = kv[i].val ? strtoul(kv[i].val, &end, 10) : 0;
 			if (!kv[i].val || errno || end == kv[i].val || *end || kv[i].val[0] == '-' ||
 			    us > 1000000)
-				return fail("--iommu", "'%s' is not poll=USEC with USEC from 0 to 1000000",
-					    kv[i].val ? kv[i].val : "poll");
+				return fail("--iommu", "'%s' is not poll=auto, poll=off or poll=USEC with "
+					    "USEC from 0 to 1000000", kv[i].val ? kv[i].val : "poll");
+			c->iommu_poll_auto = false;
 			c->iommu_poll_us = us;
 		} else if (!strcmp(kv[i].key, "force")) {
 			int r = parse_onoff("--iommu", &kv[i], &force);
 			if (r)
 				return r;
 		} else {
-			return fail("--iommu", "unknown option '%s' (poll=USEC, force=on)", kv[i].key);
+			return fail("--iommu", "unknown option '%s' (poll=auto|off|USEC, force=on)",
+				    kv[i].key);
 		}
 	}
 	if (force && !c->iommu_poll_us)
-		return fail("--iommu", "%sforce=on applies to polling: give poll=USEC too", "");
+		return fail("--iommu", "%sforce=on applies to polling, which poll=off turns off", "");
 	c->iommu_poll_one_cpu = force;
 	return 0;
 }
@@ -413,6 +427,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 			break;
 		case OPT_IOMMU:
 			c->iommu = true;
+			c->iommu_poll_auto = true;
+			c->iommu_poll_us = CLI_IOMMU_POLL_AUTO_MAX_US;
 			/* "--iommu=poll=N", or "--iommu poll=N" like the other flags. */
 			if (!optarg && optind < argc &&
 			    (!strncmp(argv[optind], "poll=", 5) || !strncmp(argv[optind], "force=", 6)))

@@ -28,11 +28,15 @@ struct vmm_config {
 	const char *serial_file;
 	struct console_opts console;
 	bool iommu;
-	unsigned iommu_poll_us;	/* --iommu poll=USEC; 0: no polling */
+	unsigned iommu_poll_us;	/* --iommu poll=USEC; 0: no polling; auto: the ceiling */
+	bool iommu_poll_auto;	/* --iommu poll=auto (the default): adaptive window */
 	bool iommu_poll_one_cpu;	/* --iommu ...,force=on: poll on one CPU too */
 	bool stats;		/* print device counters at exit */
 	bool pio_notify;	/* --virtio-notify pio */
 };
+
+/* --iommu poll=auto: the adaptive window's ceiling. */
+#define CLI_IOMMU_POLL_AUTO_MAX_US 2000
 
 enum cli_result { CLI_OK = 0, CLI_EXIT = 1, CLI_ERROR = 2 };
 

@@ -52,7 +52,7 @@ static int create_devices(const struct vmm_config *c)
 
 	virtio_pci_set_pio_notify(c->pio_notify);
 	if (c->iommu) {
-		virtio_iommu_set_poll(c->iommu_poll_us, c->iommu_poll_one_cpu);
+		virtio_iommu_set_poll(c->iommu_poll_us, c->iommu_poll_auto, c->iommu_poll_one_cpu);
 		if ((ret = virtio_iommu_create()))
 			return ret;
 	}

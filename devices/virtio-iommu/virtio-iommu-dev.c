@@ -5,13 +5,16 @@
  * Linux driver spins on the used ring for every MAP/UNMAP, so the answer is
  * there when the vCPU resumes, with no thread hand-off.
  *
- * With polling (virtio_iommu_set_poll, `--iommu poll=USEC`) a kick is still
- * served in the vCPU, and it also wakes a poller thread that asks the
- * driver not to kick any more (virtq_set_kick) and serves the requestq by
- * itself until it has been idle for USEC; then kicks are turned back on
- * and the poller sleeps. A guest that issues requests back to back (a
- * strict-mode guest maps and unmaps around every DMA) then pays no exit
- * for them, at the price of a host CPU while they flow.
+ * With polling (virtio_iommu_set_poll: `--iommu poll=auto`, the default,
+ * or `poll=USEC`) a kick is still served in the vCPU, and it also wakes a
+ * poller thread that asks the driver not to kick any more (virtq_set_kick)
+ * and serves the requestq by itself until it has been idle for the poll
+ * window; then kicks are turned back on and the poller sleeps. A guest that
+ * issues requests back to back (a strict-mode guest maps and unmaps around
+ * every DMA) then pays no exit for them, at the price of a host CPU while
+ * they flow. poll=USEC fixes the window; poll=auto sizes it from the gaps
+ * between the guest's requests (virtio_iommu_poll_window_next), up to a
+ * ceiling, so a guest that sends requests seldom costs no polling at all.
  *
  * Fault events are queued by the device model (viommu.c) from whatever
  * thread translated; they are written into eventq buffers here, under the
@@ -35,8 +38,10 @@
 struct viommu *the_viommu;
 
 static bool default_bypass;
-static unsigned poll_us;
+static unsigned poll_us;		/* the window, or with poll_auto its ceiling */
+static bool poll_auto;		/* adapt the window to the guest's gaps */
 static bool poll_one_cpu;	/* force=on: poll even with one CPU online */
+static const char *poll_off_why = "";	/* for the stats */
 static bool poll_yield;		/* ... and then yield while waiting */
 
 struct vio_dev {
@@ -48,6 +53,9 @@ struct vio_dev {
 	pthread_cond_t poll_cv;
 	bool polling;			/* the poller is serving the requestq */
 	uint64_t poll_until;		/* CLOCK_MONOTONIC ns */
+	uint64_t window_ns;		/* how long the poller waits for a request */
+	uint64_t last_req_ns;		/* when a request was last served */
+	uint64_t grown, shrunk;		/* adaptive window changes */
 	uint64_t kicks;			/* requestq notifications */
 	uint64_t requests;		/* requests served */
 	uint64_t polled;		/* of which found by the poller */
@@ -64,10 +72,27 @@ void virtio_iommu_set_default_bypass(bool bypass)
 	default_bypass = bypass;
 }
 
-void virtio_iommu_set_poll(unsigned usec, bool one_cpu)
+void virtio_iommu_set_poll(unsigned usec, bool adaptive, bool one_cpu)
 {
 	poll_us = usec;
+	poll_auto = adaptive;
 	poll_one_cpu = one_cpu;
+}
+
+uint64_t virtio_iommu_poll_window_next(uint64_t window_ns, uint64_t gap_ns, uint64_t max_ns)
+{
+	if (gap_ns > max_ns) {
+		/* Idle for longer than polling would ever wait: a burst has
+		 * ended. Halve, and stop polling below the starting size. */
+		window_ns /= 2;
+		return window_ns < VIRTIO_IOMMU_POLL_GROW_START_NS ? 0 : window_ns;
+	}
+	if (gap_ns <= window_ns)
+		return window_ns;	/* it would have been caught */
+	/* A longer window would have caught this request without a kick. */
+	window_ns = window_ns < VIRTIO_IOMMU_POLL_GROW_START_NS ? VIRTIO_IOMMU_POLL_GROW_START_NS
+								 : window_ns * 2;
+	return window_ns < max_ns ? window_ns : max_ns;
 }
 
 static uint64_t now_ns(void)
@@ -163,20 +188,34 @@ static unsigned serve_requests(struct vio_dev *vd)
 				      vd->req.n_in, &written);
 		virtq_push(vq, vd->req.head, written);
 	}
-	if (served)
+	if (served) {
 		virtio_notify_queue(d, 0);
+		vd->last_req_ns = now_ns();
+	}
 	vd->requests += served;
 	return served;
 }
 
-/* Start (or prolong) polling after a kick. Called with vdev.lock held. */
-static void poll_start(struct vio_dev *vd)
+/* Start (or prolong) polling after a kick that came gap_ns after the
+ * request before it. Called with vdev.lock held. */
+static void poll_start(struct vio_dev *vd, uint64_t gap_ns)
 {
 	struct virtio_dev *d = &vd->vdev;
 
 	if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !d->vqs[0].ready)
 		return;
-	vd->poll_until = now_ns() + poll_us * 1000ull;
+	if (poll_auto && !vd->polling) {
+		/* Only a kick the poller was not there for says anything
+		 * about the window (one racing its start does not). */
+		uint64_t w = virtio_iommu_poll_window_next(vd->window_ns, gap_ns,
+							   poll_us * 1000ull);
+		vd->grown += w > vd->window_ns;
+		vd->shrunk += w < vd->window_ns;
+		vd->window_ns = w;
+	}
+	if (!vd->window_ns)
+		return;
+	vd->poll_until = now_ns() + vd->window_ns;
 	if (vd->polling)
 		return;
 	vd->polling = true;
@@ -204,13 +243,13 @@ static void *poller(void *opaque)
 		if (n) {
 			vd->polled += n;
 			vd->polled_ns += now - t0;
-			vd->poll_until = now + poll_us * 1000ull;
+			vd->poll_until = now + vd->window_ns;
 		} else if (now >= vd->poll_until || !vq->ready) {
 			/* Idle: kicks back on. One that raced in is served
 			 * on the next round, and polling goes on. */
 			if (virtq_set_kick(vq, true) && vq->ready) {
 				virtq_set_kick(vq, false);
-				vd->poll_until = now + poll_us * 1000ull;
+				vd->poll_until = now + vd->window_ns;
 			} else {
 				vd->polling = false;
 			}
@@ -237,10 +276,12 @@ static void vio_queue_notify(struct virtio_dev *d, unsigned q)
 	struct vio_dev *vd = d->priv;
 	in_dev_lock = true;
 	if (q == 0) {
+		uint64_t gap = now_ns() - vd->last_req_ns;
+
 		vd->kicks++;
 		serve_requests(vd);
 		if (poll_us)
-			poll_start(vd);
+			poll_start(vd, gap);
 	}
 	deliver_faults(vd);
 	in_dev_lock = false;
@@ -300,15 +341,22 @@ static void poller_start(struct vio_dev *vd)
 	int r;
 
 	if (cpus < 2 && !poll_one_cpu) {
-		fprintf(stderr, "vmm: virtio-iommu: poll=%u ignored: one CPU online, a poller would "
-				"only take time from the vCPUs (force=on polls anyway); requests are "
-				"served on kicks\n", poll_us);
+		/* The default (auto) says nothing: nothing was asked for. */
+		if (!poll_auto)
+			fprintf(stderr, "vmm: virtio-iommu: poll=%u ignored: one CPU online, a poller "
+					"would only take time from the vCPUs (force=on polls anyway); "
+					"requests are served on kicks\n", poll_us);
 		poll_us = 0;
+		poll_off_why = " (one CPU online)";
 		return;
 	}
 	if (cpus < 2) {
-		fprintf(stderr, "vmm: virtio-iommu: poll=%u with force=on on one online CPU: the "
-				"poller yields to the vCPUs while it waits\n", poll_us);
+		if (poll_auto)
+			fprintf(stderr, "vmm: virtio-iommu: poll=auto with force=on on one online CPU: "
+					"the poller yields to the vCPUs while it waits\n");
+		else
+			fprintf(stderr, "vmm: virtio-iommu: poll=%u with force=on on one online CPU: "
+					"the poller yields to the vCPUs while it waits\n", poll_us);
 		poll_yield = true;
 	}
 	pthread_cond_init(&vd->poll_cv, NULL);
@@ -317,6 +365,7 @@ static void poller_start(struct vio_dev *vd)
 		fprintf(stderr, "vmm: virtio-iommu: no poller thread (%s); requests are served on kicks\n",
 			strerror(r));
 		poll_us = 0;
+		poll_off_why = " (no thread)";
 		return;
 	}
 	pthread_setname_np(t, "viommu-poll");
@@ -365,6 +414,8 @@ int virtio_iommu_create(void)
 	viommu_set_fault_notify(vd->v, fault_kick, vd);
 	the_dev = vd;
 	the_viommu = vd->v;
+	vd->window_ns = poll_auto ? 0 : poll_us * 1000ull;
+	vd->last_req_ns = now_ns();
 	if (poll_us)
 		poller_start(vd);
 	return 0;
@@ -382,8 +433,16 @@ void viommu_print_stats(FILE *f)
 	viommu_dump_stats(the_viommu, f);
 	pthread_mutex_lock(&the_dev->vdev.lock);
 	fprintf(f, "virtio-iommu: requestq kicks %" PRIu64 " requests %" PRIu64
-		   " polled %" PRIu64 " (poll %u us; %.1f us each to serve)\n",
-		the_dev->kicks, the_dev->requests, the_dev->polled, poll_us,
+		   " polled %" PRIu64 " (%.1f us each to serve)",
+		the_dev->kicks, the_dev->requests, the_dev->polled,
 		the_dev->polled ? the_dev->polled_ns / 1e3 / the_dev->polled : 0.0);
+	if (!poll_us)
+		fprintf(f, "; poll off%s\n", poll_off_why);
+	else if (poll_auto)
+		fprintf(f, "; poll auto: window %" PRIu64 " us of %u, grown %" PRIu64
+			   " shrunk %" PRIu64 "\n", the_dev->window_ns / 1000, poll_us,
+			the_dev->grown, the_dev->shrunk);
+	else
+		fprintf(f, "; poll %u us\n", poll_us);
 	pthread_mutex_unlock(&the_dev->vdev.lock);
 }

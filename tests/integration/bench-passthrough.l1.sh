@@ -3,9 +3,11 @@
 # Passthrough benchmark (scripts/bench-passthrough.sh runs it; test.sh does
 # not): 16384 x 4 KiB O_DIRECT reads of the passthrough NVMe in L2, under our
 # VMM without and with the virtio-iommu (guest strict mode), and under QEMU
-# (legacy VFIO group) the same two ways when /bin/qemu is there; ours also
-# with the request queue polled (--iommu poll) and with its kicks port
-# writes (--virtio-notify pio). One vCPU, 256 MiB each, in
+# (legacy VFIO group) the same two ways when /bin/qemu is there. Ours
+# behind the vIOMMU: as by default (--iommu: the request queue polled with
+# an adaptive window, poll=auto), served on kicks (poll=off), with a fixed
+# window (poll=2000), and on kicks that are port writes (--virtio-notify
+# pio). One vCPU, 256 MiB each, in
 # an L1 with two CPUs (the poller's and the vCPU's; every configuration
 # gets both). Prints "BENCH: <config> <seconds>" lines.
 . /scenarios/lib.sh
@@ -37,11 +39,12 @@ qemu_pt() {	# qemu_pt CONFIG GUEST_CMDLINE_EXTRA QEMU_ARGS...
 pt=/dev/vfio/devices/vfio0
 for i in 1 2; do
 	ours ours-no-viommu "" --device path=$pt
-	ours ours-viommu-strict iommu.strict=1 --iommu --stats --device path=$pt,iommu=on
+	ours ours-viommu-strict-auto iommu.strict=1 --iommu --stats --device path=$pt,iommu=on
+	ours ours-viommu-strict iommu.strict=1 --iommu poll=off --stats --device path=$pt,iommu=on
 	ours ours-viommu-strict-poll iommu.strict=1 --iommu poll=2000 --stats --device path=$pt,iommu=on
 	# Strict again with the virtio-iommu's notify register in an I/O BAR
 	# (--virtio-notify pio): every MAP/UNMAP kick a port write.
-	ours ours-viommu-strict-pio iommu.strict=1 --iommu --virtio-notify pio --stats \
+	ours ours-viommu-strict-pio iommu.strict=1 --iommu poll=off --virtio-notify pio --stats \
 		--device path=$pt,iommu=on
 	if [ -x /bin/qemu ]; then
 		qemu_pt qemu-no-viommu "" -device vfio-pci,host="$NVME_BDF"

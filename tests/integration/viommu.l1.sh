@@ -33,6 +33,10 @@ for mode in strict lazy bypass strict-pio; do
 	check "$mode: pattern read back matches" [ -n "$w" ] && [ "$w" = "$r" ]
 	check "$mode: host file holds the pattern" [ "$w" = "$h" ]
 	check "$mode: endpoint attached" [ "${attach:-0}" -ge 1 ]
+	# The default poll=auto in this one-CPU L1: no poller, and not a word
+	# about it (nothing was asked for); every request kicks.
+	check "$mode: default polling off on one CPU, silently" sh -c \
+		"tr -d '\r' <$log | grep -q 'poll off (one CPU online)' && ! grep -q 'virtio-iommu: poll=' $log"
 	if [ $mode = strict-pio ]; then
 		# Both devices' notify capabilities name BAR2, an I/O BAR.
 		check "$mode: notify registers in I/O BARs" [ "$(grep -c "L2-NOTIFY-BAR: 2 io" $log)" -eq 2 ]

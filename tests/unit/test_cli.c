@@ -113,17 +113,29 @@ static void test_iommu_poll(void **state)
 {
 	struct vmm_config c;
 
+	/* The default: an adaptive window, up to its ceiling. */
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu"), CLI_OK);
 	assert_true(c.iommu);
-	assert_int_equal(c.iommu_poll_us, 0);
+	assert_true(c.iommu_poll_auto);
+	assert_int_equal(c.iommu_poll_us, CLI_IOMMU_POLL_AUTO_MAX_US);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=250"), CLI_OK);
 	assert_int_equal(c.iommu_poll_us, 250);
+	assert_false(c.iommu_poll_auto);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=off"), CLI_OK);
+	assert_int_equal(c.iommu_poll_us, 0);
+	assert_false(c.iommu_poll_auto);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=0"), CLI_OK);
+	assert_int_equal(c.iommu_poll_us, 0);
+	assert_false(c.iommu_poll_auto);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=auto"), CLI_OK);
+	assert_true(c.iommu_poll_auto);
+	assert_int_equal(c.iommu_poll_us, CLI_IOMMU_POLL_AUTO_MAX_US);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=poll=1000000", "--stats"), CLI_OK);
 	assert_int_equal(c.iommu_poll_us, 1000000);
 	assert_true(c.stats);
 	/* The next flag is not taken for the option. */
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "--disk", "path=x,iommu=on"), CLI_OK);
-	assert_int_equal(c.iommu_poll_us, 0);
+	assert_true(c.iommu_poll_auto);
 	assert_true(c.disks[0].iommu);
 
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=1000001"), CLI_ERROR);
@@ -132,7 +144,7 @@ static void test_iommu_poll(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=5us"), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=fast"), CLI_ERROR);
 
-	/* force=on: poll on a single online CPU too; only with poll=USEC. */
+	/* force=on: poll on a single online CPU too; not with poll=off. */
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=2000"), CLI_OK);
 	assert_false(c.iommu_poll_one_cpu);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=2000,force=on"), CLI_OK);
@@ -143,8 +155,14 @@ static void test_iommu_poll(void **state)
 	assert_true(c.iommu_poll_one_cpu);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=poll=9,force=off"), CLI_OK);
 	assert_false(c.iommu_poll_one_cpu);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "force=on"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "force=on"), CLI_OK);
+	assert_true(c.iommu_poll_auto);
+	assert_true(c.iommu_poll_one_cpu);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=0,force=on"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=off,force=on"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=auto,force=on"), CLI_OK);
+	assert_true(c.iommu_poll_one_cpu);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=Auto"), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,force=maybe"), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,force"), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll"), CLI_ERROR);

@@ -297,7 +297,11 @@ static int group_setup(void **state)
 	assert_int_equal(evloop_init(), 0);
 
 #ifdef VIOMMU_TEST_POLL_US
-	virtio_iommu_set_poll(VIOMMU_TEST_POLL_US, false);
+#ifdef VIOMMU_TEST_POLL_AUTO
+	virtio_iommu_set_poll(VIOMMU_TEST_POLL_US, true, false);
+#else
+	virtio_iommu_set_poll(VIOMMU_TEST_POLL_US, false, false);
+#endif
 #endif
 	assert_int_equal(virtio_iommu_create(), 0);
 	assert_non_null(the_viommu);
@@ -516,7 +520,8 @@ static bool driver_would_kick(struct drv *v, unsigned q, uint16_t old, uint16_t 
 	return vring_need_event(avail_event, new, old);
 }
 
-static uint64_t stat_polled(void)
+/* The number after `key` in the request queue's stats line. */
+static uint64_t stat(const char *key)
 {
 	char *buf = NULL, *p;
 	size_t len = 0;
@@ -524,13 +529,86 @@ static uint64_t stat_polled(void)
 	FILE *fs = open_memstream(&buf, &len);
 	viommu_print_stats(fs);
 	fclose(fs);
-	p = strstr(buf, " polled ");
+	p = strstr(buf, key);
 	assert_non_null(p);
-	assert_int_equal(sscanf(p, " polled %llu", &n), 1);
+	assert_int_equal(sscanf(p + strlen(key), "%llu", &n), 1);
 	free(buf);
 	return n;
 }
 
+static uint64_t stat_polled(void)
+{
+	return stat(" polled ");
+}
+
+/* A MAP of page i at IOVA 0x40000000 + i pages, posted as the driver
+ * would: kicked only if the device asks for kicks. Returns whether it was. */
+static bool map_as_driver(unsigned i)
+{
+	struct virtio_iommu_req_map r = {
+		.head.type = VIRTIO_IOMMU_T_MAP, .domain = 3,
+		.virt_start = 0x40000000 + i * 0x1000ull,
+		.virt_end = 0x40000000 + i * 0x1000ull + 0xfff,
+		.phys_start = 0x1000 * i, .flags = VIRTIO_IOMMU_MAP_F_READ,
+	};
+	uint32_t len = offsetof(typeof(r), tail);
+	uint16_t old = iommu.q[0].avail_idx;
+	bool kicked;
+
+	memcpy(gpa(REQ_GPA), &r, len);
+	memset(gpa(REQ_GPA + len), 0xEE, 4);
+	*desc(&iommu, 0, 0) = (struct vring_desc){ REQ_GPA, len, VRING_DESC_F_NEXT, 1 };
+	*desc(&iommu, 0, 1) = (struct vring_desc){ REQ_GPA + len, 4, VRING_DESC_F_WRITE, 0 };
+	post(&iommu, 0, 0);
+	kicked = driver_would_kick(&iommu, 0, old, iommu.q[0].avail_idx);
+	if (kicked)
+		kick(&iommu, 0);
+	assert_int_equal(wait_used(&iommu, 0, 0), 4);
+	assert_int_equal(*(uint8_t *)gpa(REQ_GPA + len), VIRTIO_IOMMU_S_OK);
+	return kicked;
+}
+
+#ifdef VIOMMU_TEST_POLL_AUTO
+/* --iommu poll=auto: the window starts closed (every request kicks), grows
+ * while the guest's requests come closer together than the ceiling, until
+ * the poller catches them without kicks; a pause longer than the ceiling
+ * halves it. */
+static void test_poll_auto(void **state)
+{
+	uint16_t ep = pci_get(1)->devfn;
+	uint64_t polled0 = stat_polled(), grown0 = stat(" grown "), kicks0 = stat(" kicks ");
+	unsigned late_kicks = 0, n = 40;
+
+	assert_int_equal(attach(3, ep), VIRTIO_IOMMU_S_OK);
+	for (unsigned i = 0; i < n; i++) {
+		bool kicked = map_as_driver(i);
+		late_kicks += kicked && i >= n - 10;
+		usleep(300);	/* a gap well inside the 50 ms ceiling */
+	}
+	uint64_t window = stat(" window ");
+	printf("poll auto: window %llu us, grown %llu, kicks %llu, polled %llu of %u\n",
+	       (unsigned long long)window, (unsigned long long)(stat(" grown ") - grown0),
+	       (unsigned long long)(stat(" kicks ") - kicks0),
+	       (unsigned long long)(stat_polled() - polled0), n + 1);
+	assert_true(stat(" grown ") > grown0);
+	assert_true(window >= 256);		/* 300 us gaps need at least that */
+	assert_true(window <= VIOMMU_TEST_POLL_US);
+	assert_true(stat_polled() - polled0 > 0);
+	assert_true(stat(" kicks ") - kicks0 < n);
+	/* By then the window covers the gaps; a sleep that overran on a busy
+	 * machine may still cost a kick (and grow the window again). */
+	assert_true(late_kicks <= 3);
+
+	/* Quiet for longer than the ceiling: the poller stops, and the next
+	 * kick finds a gap no window would bridge: the window halves. */
+	uint64_t shrunk0 = stat(" shrunk ");
+	usleep(VIOMMU_TEST_POLL_US + window + 20000);
+	assert_true(map_as_driver(n));		/* kicks are back on */
+	assert_int_equal(stat(" shrunk "), shrunk0 + 1);
+	assert_int_equal(stat(" window "), window / 2);
+	assert_int_equal(unmap(3, 0x40000000, (n + 1) * 0x1000ull), VIRTIO_IOMMU_S_OK);
+}
+#else
 /* --iommu poll: after a kick the device polls with kicks turned off, so
  * requests posted without a kick are answered; once idle for the poll
  * time it asks for kicks again. */
@@ -540,26 +618,8 @@ static void test_polling(void **state)
 	uint64_t polled0 = stat_polled();
 
 	assert_int_equal(attach(3, ep), VIRTIO_IOMMU_S_OK);	/* a kick: polling starts */
-	for (unsigned i = 0; i < 3 * QSZ; i++) {
-		struct virtio_iommu_req_map r = {
-			.head.type = VIRTIO_IOMMU_T_MAP, .domain = 3,
-			.virt_start = 0x40000000 + i * 0x1000ull,
-			.virt_end = 0x40000000 + i * 0x1000ull + 0xfff,
-			.phys_start = 0x1000 * i, .flags = VIRTIO_IOMMU_MAP_F_READ,
-		};
-		uint32_t len = offsetof(typeof(r), tail);
-		uint16_t old = iommu.q[0].avail_idx;
-
-		memcpy(gpa(REQ_GPA), &r, len);
-		memset(gpa(REQ_GPA + len), 0xEE, 4);
-		*desc(&iommu, 0, 0) = (struct vring_desc){ REQ_GPA, len, VRING_DESC_F_NEXT, 1 };
-		*desc(&iommu, 0, 1) = (struct vring_desc){ REQ_GPA + len, 4, VRING_DESC_F_WRITE, 0 };
-		post(&iommu, 0, 0);
-		/* Told not to kick, and it does not: the poller answers. */
-		assert_false(driver_would_kick(&iommu, 0, old, iommu.q[0].avail_idx));
-		assert_int_equal(wait_used(&iommu, 0, 0), 4);
-		assert_int_equal(*(uint8_t *)gpa(REQ_GPA + len), VIRTIO_IOMMU_S_OK);
-	}
+	for (unsigned i = 0; i < 3 * QSZ; i++)
+		assert_false(map_as_driver(i));	/* told not to kick: the poller answers */
 	assert_true(stat_polled() - polled0 >= 3 * QSZ);
 
 	/* Idle: kicks are asked for again within the poll time (and some
@@ -574,6 +634,30 @@ static void test_polling(void **state)
 	assert_int_equal(unmap(3, 0x40000000, 3 * QSZ * 0x1000ull), VIRTIO_IOMMU_S_OK);
 }
 #endif
+#endif
+
+/* The adaptive poll window's rule, on its own. */
+static void test_poll_window_next(void **state)
+{
+	const uint64_t start = VIRTIO_IOMMU_POLL_GROW_START_NS, max = 2000000;
+
+	(void)state;
+	/* Closed: a gap within the ceiling opens it at the start size. */
+	assert_int_equal(virtio_iommu_poll_window_next(0, 50000, max), start);
+	/* A gap the window did not bridge doubles it, up to the ceiling. */
+	assert_int_equal(virtio_iommu_poll_window_next(start, 50000, max), 2 * start);
+	assert_int_equal(virtio_iommu_poll_window_next(1500000, 1600000, max), max);
+	assert_int_equal(virtio_iommu_poll_window_next(max, max, max), max);
+	/* A gap it bridged (a kick racing the poller's start) changes nothing. */
+	assert_int_equal(virtio_iommu_poll_window_next(512000, 100000, max), 512000);
+	/* A gap beyond the ceiling halves it, and closes it below the start. */
+	assert_int_equal(virtio_iommu_poll_window_next(1024000, max + 1, max), 512000);
+	assert_int_equal(virtio_iommu_poll_window_next(2 * start, 10 * max, max), start);
+	assert_int_equal(virtio_iommu_poll_window_next(start, 10 * max, max), 0);
+	assert_int_equal(virtio_iommu_poll_window_next(0, UINT64_MAX, max), 0);
+	/* A ceiling below the start size still bounds the window. */
+	assert_int_equal(virtio_iommu_poll_window_next(0, 5000, 8000), 8000);
+}
 
 /* Device reset: "endpoints are not attached to any domain"; bypass kept. */
 static void test_reset(void **state)
@@ -603,7 +687,10 @@ int main(void)
 		cmocka_unit_test(test_identity_features_config),
 		cmocka_unit_test(test_request_queue),
 		cmocka_unit_test(test_disk_behind_iommu),
-#ifdef VIOMMU_TEST_POLL_US
+		cmocka_unit_test(test_poll_window_next),
+#if defined(VIOMMU_TEST_POLL_AUTO)
+		cmocka_unit_test(test_poll_auto),
+#elif defined(VIOMMU_TEST_POLL_US)
 		cmocka_unit_test(test_polling),
 #endif
 		cmocka_unit_test(test_reset),
