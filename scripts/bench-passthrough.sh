@@ -5,13 +5,36 @@
 # with a fixed poll=2000; on port-write kicks, --virtio-notify pio), and
 # QEMU the same two ways (two rounds each). Prints the BENCH lines, the virtio-iommu/iommufd counters
 # and median host call latencies, then the best-of-rounds ratios.
-#   scripts/bench-passthrough.sh [--keep-log FILE]
+# --none: only the two no-vIOMMU configurations, eight rounds in one L1
+# run, which goes first alternating (scenario bench-pt-none); prints each
+# round's ratio and the ratio of the medians.
+#   scripts/bench-passthrough.sh [--none] [--keep-log FILE]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp /tmp/bench-passthrough.XXXXXX)
+scenario=bench-passthrough
+[ "${1:-}" = --none ] && { scenario=bench-pt-none; shift; }
 [ "${1:-}" = --keep-log ] && log=$2
-"$top/scripts/run-nested.sh" bench-passthrough --with-qemu --timeout 3000 --keep-log "$log" \
+"$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 3000 --keep-log "$log" \
 	>/dev/null || true
+if [ $scenario = bench-pt-none ]; then
+	grep -E 'BENCH:' "$log" | tr -d '\r'
+	figs() { tr -d '\r' <"$log" | sed -n "s/^BENCH: $1 \([0-9.]*\)$/\1/p"; }
+	paste <(figs ours-no-viommu) <(figs qemu-no-viommu) | awk '
+	function median(a, n,   i, j, t) {
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	$1 > 0 && $2 > 0 { n++; o[n] = $1; q[n] = $2; r[n] = $2 / $1
+		printf "round %d: ours %s s, QEMU %s s, throughput ours / QEMU %.2fx\n", n, $1, $2, $2 / $1 }
+	END {
+		if (!n) { print "bench-passthrough --none: no round gave both figures"; exit 1 }
+		mo = median(o, n); mq = median(q, n)
+		printf "no vIOMMU, %d rounds: median ours %.2f s, QEMU %.2f s; ratio of medians %.2fx, median of ratios %.2fx (target >= 1.0)\n",
+			n, mo, mq, mq / mo, median(r, n)
+	}'
+	exit 0
+fi
 grep -E 'BENCH:|virtio-iommu' "$log" | tr -d '\r'
 best() { tr -d '\r' <"$log" | sed -n "s/^BENCH: $1 \([0-9.]*\)$/\1/p" | sort -n | head -1; }
 on=$(best ours-no-viommu) os=$(best ours-viommu-strict) op=$(best ours-viommu-strict-poll) opp=$(best ours-viommu-strict-pio)

@@ -37,6 +37,20 @@ qemu_pt() {	# qemu_pt CONFIG GUEST_CMDLINE_EXTRA QEMU_ARGS...
 		-append "$cl $x" "$@"
 }
 pt=/dev/vfio/devices/vfio0
+# BENCH_SET=none (scenario bench-pt-none): only the two no-vIOMMU
+# configurations, ROUNDS rounds, which of the two goes first alternating.
+if [ "${BENCH_SET:-all}" = none ]; then
+	for i in $(seq 1 "${ROUNDS:-6}"); do
+		if [ $((i % 2)) = 1 ]; then
+			ours ours-no-viommu "" --device path=$pt
+			qemu_pt qemu-no-viommu "" -device vfio-pci,host="$NVME_BDF"
+		else
+			qemu_pt qemu-no-viommu "" -device vfio-pci,host="$NVME_BDF"
+			ours ours-no-viommu "" --device path=$pt
+		fi
+	done
+	exit 0
+fi
 for i in 1 2; do
 	ours ours-no-viommu "" --device path=$pt
 	ours ours-viommu-strict-auto iommu.strict=1 --iommu --stats --device path=$pt,iommu=on
