@@ -14,7 +14,7 @@ elif [ -n "${1:-}" ]; then
 	exit 2
 fi
 log=$(mktemp /tmp/bench-blk.XXXXXX)
-"$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 2400 --keep-log "$log" >/dev/null || true
+"$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 3600 --keep-log "$log" >/dev/null || true
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
 # The console log has CRLF line ends.
 # best: the fastest round; with --core the median (of those that gave one).
