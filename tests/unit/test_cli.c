@@ -109,6 +109,13 @@ static void test_bad_input(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device", "path=/dev/vfio/devices/vfio0,iommu=on"), CLI_ERROR);
 }
 
+static void expect_poll(const struct vmm_config *c, unsigned us, bool autop, bool one_cpu)
+{
+	assert_int_equal(c->iommu_poll_us, us);
+	assert_int_equal(c->iommu_poll_auto, autop);
+	assert_int_equal(c->iommu_poll_one_cpu, one_cpu);
+}
+
 static void test_iommu_poll(void **state)
 {
 	struct vmm_config c;
@@ -116,20 +123,24 @@ static void test_iommu_poll(void **state)
 	/* The default: an adaptive window, up to its ceiling. */
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu"), CLI_OK);
 	assert_true(c.iommu);
-	assert_true(c.iommu_poll_auto);
-	assert_int_equal(c.iommu_poll_us, CLI_IOMMU_POLL_AUTO_MAX_US);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=250"), CLI_OK);
-	assert_int_equal(c.iommu_poll_us, 250);
-	assert_false(c.iommu_poll_auto);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=off"), CLI_OK);
-	assert_int_equal(c.iommu_poll_us, 0);
-	assert_false(c.iommu_poll_auto);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=0"), CLI_OK);
-	assert_int_equal(c.iommu_poll_us, 0);
-	assert_false(c.iommu_poll_auto);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=auto"), CLI_OK);
-	assert_true(c.iommu_poll_auto);
-	assert_int_equal(c.iommu_poll_us, CLI_IOMMU_POLL_AUTO_MAX_US);
+	expect_poll(&c, CLI_IOMMU_POLL_AUTO_MAX_US, true, false);
+	static const struct { char *opt; unsigned us; bool autop, one_cpu; } ok[] = {
+		{ "poll=250", 250, false, false },
+		{ "poll=off", 0, false, false },
+		{ "poll=0", 0, false, false },
+		{ "poll=auto", CLI_IOMMU_POLL_AUTO_MAX_US, true, false },
+		{ "poll=2000", 2000, false, false },
+		/* force=on: poll on a single online CPU too; not with poll=off. */
+		{ "poll=2000,force=on", 2000, false, true },
+		{ "force=on,poll=30", 30, false, true },
+		{ "poll=9,force=off", 9, false, false },
+		{ "force=on", CLI_IOMMU_POLL_AUTO_MAX_US, true, true },
+		{ "poll=auto,force=on", CLI_IOMMU_POLL_AUTO_MAX_US, true, true },
+	};
+	for (unsigned i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", ok[i].opt), CLI_OK);
+		expect_poll(&c, ok[i].us, ok[i].autop, ok[i].one_cpu);
+	}
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=poll=1000000", "--stats"), CLI_OK);
 	assert_int_equal(c.iommu_poll_us, 1000000);
 	assert_true(c.stats);
@@ -138,35 +149,14 @@ static void test_iommu_poll(void **state)
 	assert_true(c.iommu_poll_auto);
 	assert_true(c.disks[0].iommu);
 
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=1000001"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=-1"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll="), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=5us"), CLI_ERROR);
+	static char *const bad[] = {
+		"poll=1000001", "poll=-1", "poll=", "poll=5us", "poll", "poll=Auto",
+		"poll=0,force=on", "poll=off,force=on",	/* force=on with polling off */
+		"poll=20,force=maybe", "poll=20,force", "poll=20,speed=2",
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", bad[i]), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=fast"), CLI_ERROR);
-
-	/* force=on: poll on a single online CPU too; not with poll=off. */
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=2000"), CLI_OK);
-	assert_false(c.iommu_poll_one_cpu);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=2000,force=on"), CLI_OK);
-	assert_int_equal(c.iommu_poll_us, 2000);
-	assert_true(c.iommu_poll_one_cpu);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "force=on,poll=30"), CLI_OK);
-	assert_int_equal(c.iommu_poll_us, 30);
-	assert_true(c.iommu_poll_one_cpu);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu=poll=9,force=off"), CLI_OK);
-	assert_false(c.iommu_poll_one_cpu);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "force=on"), CLI_OK);
-	assert_true(c.iommu_poll_auto);
-	assert_true(c.iommu_poll_one_cpu);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=0,force=on"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=off,force=on"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=auto,force=on"), CLI_OK);
-	assert_true(c.iommu_poll_one_cpu);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=Auto"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,force=maybe"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,force"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll"), CLI_ERROR);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--iommu", "poll=20,speed=2"), CLI_ERROR);
 }
 
 /* Indirect descriptors: on by default, off by default behind the IOMMU,
