@@ -4,18 +4,29 @@
 # L1 run of the nested runner (tests/integration/bench-blk.l1.sh, two
 # rounds; the best of each is used). --core: only the configurations the
 # targets name, three rounds (bench-blk-core.l1.sh); the median is used.
+# --poll: strict as by default (poll=auto) against a fixed poll=2000, three
+# rounds (bench-blk-poll.l1.sh), with the virtio-iommu's counters.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 scenario=bench-blk
 if [ "${1:-}" = --core ]; then
 	scenario=bench-blk-core
+elif [ "${1:-}" = --poll ]; then
+	scenario=bench-blk-poll
 elif [ -n "${1:-}" ]; then
-	echo "usage: bench-blk.sh [--core]" >&2
+	echo "usage: bench-blk.sh [--core|--poll]" >&2
 	exit 2
 fi
 log=$(mktemp /tmp/bench-blk.XXXXXX)
 "$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 3600 --keep-log "$log" >/dev/null || true
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
+if [ $scenario = bench-blk-poll ]; then
+	tr -d '\r' <"$log" | grep 'virtio-iommu: requestq'
+	paste <(tr -d '\r' <"$log" | sed -n 's/^BENCH blk ours-strict-poll: ms=\([0-9]*\)$/\1/p') \
+		<(tr -d '\r' <"$log" | sed -n 's/^BENCH blk ours-strict-poll2000: ms=\([0-9]*\)$/\1/p') |
+		awk '$1 > 0 && $2 > 0 { printf "round %d: strict poll=auto %s ms, poll=2000 %s ms, auto / fixed %.2f\n", ++n, $1, $2, $1 / $2 }'
+	exit 0
+fi
 # The console log has CRLF line ends.
 # best: the fastest round; with --core the median (of those that gave one).
 pick() {
