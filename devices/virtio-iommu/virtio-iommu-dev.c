@@ -7,8 +7,8 @@
  *
  * With polling (virtio_iommu_set_poll: `--iommu poll=auto`, the default,
  * or `poll=USEC`) a kick is still served in the vCPU, and it also wakes a
- * poller thread that, once running, asks the driver not to kick any more
- * (virtq_set_kick) and serves the requestq by itself until it has been idle for the poll
+ * poller thread that asks the driver not to kick any more (virtq_set_kick)
+ * and serves the requestq by itself until it has been idle for the poll
  * window; then kicks are turned back on and the poller sleeps. A guest that
  * issues requests back to back (a strict-mode guest maps and unmaps around
  * every DMA) then pays no exit for them, at the price of a host CPU while
@@ -219,6 +219,7 @@ static void poll_start(struct vio_dev *vd, uint64_t gap_ns)
 	if (vd->polling)
 		return;
 	vd->polling = true;
+	virtq_set_kick(&d->vqs[0], false);
 	pthread_cond_signal(&vd->poll_cv);
 }
 
@@ -232,12 +233,6 @@ static void *poller(void *opaque)
 	for (;;) {
 		while (!vd->polling)
 			pthread_cond_wait(&vd->poll_cv, &d->lock);
-		/* Kicks go off only once this thread runs: until then each
-		 * request is served on its kick in the vCPU, so a poller slow
-		 * to wake (its CPU idle, and under nested emulation that can
-		 * take milliseconds) never leaves a spinning guest unanswered. */
-		if (!vq->no_kick && vq->ready)
-			virtq_set_kick(vq, false);
 		uint64_t t0 = now_ns();
 
 		in_dev_lock = true;
