@@ -352,12 +352,12 @@ static void poller_start(struct vio_dev *vd)
 		return;
 	}
 	if (cpus < 2) {
-		if (poll_auto)
-			fprintf(stderr, "vmm: virtio-iommu: poll=auto with force=on on one online CPU: "
-					"the poller yields to the vCPUs while it waits\n");
-		else
-			fprintf(stderr, "vmm: virtio-iommu: poll=%u with force=on on one online CPU: "
-					"the poller yields to the vCPUs while it waits\n", poll_us);
+		char mode[16] = "auto";
+
+		if (!poll_auto)
+			snprintf(mode, sizeof(mode), "%u", poll_us);
+		fprintf(stderr, "vmm: virtio-iommu: poll=%s with force=on on one online CPU: the "
+				"poller yields to the vCPUs while it waits\n", mode);
 		poll_yield = true;
 	}
 	pthread_cond_init(&vd->poll_cv, NULL);
