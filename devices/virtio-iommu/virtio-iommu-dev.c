@@ -15,6 +15,8 @@
  * they flow. poll=USEC fixes the window; poll=auto sizes it from the gaps
  * between the guest's requests (virtio_iommu_poll_window_next), up to a
  * ceiling, so a guest that sends requests seldom costs no polling at all.
+ * The host CPU it takes is only what no other thread wants: the poller runs
+ * at idle priority (POLL_STALL_NS).
  *
  * Fault events are queued by the device model (viommu.c) from whatever
  * thread translated; they are written into eventq buffers here, under the
@@ -44,6 +46,16 @@ static bool poll_one_cpu;	/* force=on: poll even with one CPU online */
 static const char *poll_off_why = "";	/* for the stats */
 static bool poll_yield;		/* ... and then yield while waiting */
 
+/* The poller asks the scheduler for CPU time nobody else wants
+ * (SCHED_IDLE): any other thread that wakes on its CPU, such as a disk's
+ * completion handler, runs at once, and a CPU where only the poller runs
+ * counts as free when a thread is placed. At normal priority a spinning
+ * poller holds its CPU for a whole time slice (milliseconds) against such
+ * a thread, while the vCPU waits on it. The risk is the other way round:
+ * with kicks off, a request waits for the poller, and a poller kept off a
+ * busy CPU for longer than this goes back to normal priority for good. */
+#define POLL_STALL_NS (20 * 1000000ull)
+
 struct vio_dev {
 	struct virtio_dev vdev;
 	struct viommu *v;
@@ -60,6 +72,8 @@ struct vio_dev {
 	uint64_t requests;		/* requests served */
 	uint64_t polled;		/* of which found by the poller */
 	uint64_t polled_ns;		/* poller time serving them */
+	const char *prio;		/* the poller's priority, for the stats */
+	uint64_t stall_ns;		/* the stall that ended idle priority */
 };
 
 static struct vio_dev *the_dev;
@@ -229,12 +243,28 @@ static void *poller(void *opaque)
 	struct vio_dev *vd = opaque;
 	struct virtio_dev *d = &vd->vdev;
 	struct virtq *vq = &d->vqs[0];
+	struct sched_param sp = { 0 };
+	bool idle_prio = false;
+	uint64_t spun = 0;		/* when the last spin began, 0 after a wait */
 
+	/* Not with one CPU (force=on): the vCPU it shares that CPU with may be
+	 * spinning on a request, and would starve it. */
+	if (!poll_yield)
+		idle_prio = sched_setscheduler(0, SCHED_IDLE, &sp) == 0;
 	pthread_mutex_lock(&d->lock);
+	vd->prio = idle_prio ? "idle" : poll_yield ? "normal, yielding" : "normal (SCHED_IDLE refused)";
 	for (;;) {
-		while (!vd->polling)
+		while (!vd->polling) {
 			pthread_cond_wait(&vd->poll_cv, &d->lock);
+			spun = 0;
+		}
 		uint64_t t0 = now_ns();
+
+		if (idle_prio && spun && t0 - spun > POLL_STALL_NS) {
+			idle_prio = sched_setscheduler(0, SCHED_OTHER, &sp) != 0;
+			vd->stall_ns = t0 - spun;
+			vd->prio = "normal, after a stall";
+		}
 
 		in_dev_lock = true;
 		unsigned n = serve_requests(vd);
@@ -259,6 +289,7 @@ static void *poller(void *opaque)
 		/* Spin without the lock (and without writing anything the
 		 * vCPUs share) until the driver adds a request or it is time
 		 * to look at the clock again. */
+		spun = now;
 		pthread_mutex_unlock(&d->lock);
 		if (poll_yield) {
 			if (!virtq_avail_peek(vq))
@@ -445,5 +476,11 @@ void viommu_print_stats(FILE *f)
 			the_dev->grown, the_dev->shrunk);
 	else
 		fprintf(f, "; poll %u us\n", poll_us);
+	if (poll_us && the_dev->prio) {
+		fprintf(f, "virtio-iommu: poller priority %s", the_dev->prio);
+		if (the_dev->stall_ns)
+			fprintf(f, " (off its CPU for %" PRIu64 " ms)", the_dev->stall_ns / 1000000);
+		fputc('\n', f);
+	}
 	pthread_mutex_unlock(&the_dev->vdev.lock);
 }

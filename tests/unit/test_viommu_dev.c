@@ -6,10 +6,13 @@
  * unmapped or read-only IOVA fails the disk request and reaches the driver
  * as a fault event on the eventq ("Fault reporting"). test_viommu_poll.c
  * builds the same tests with the request queue polled (--iommu poll). */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -610,6 +613,97 @@ static void test_poll_auto(void **state)
 	assert_int_equal(unmap(3, 0x40000000, (n + 1) * 0x1000ull), VIRTIO_IOMMU_S_OK);
 }
 #else
+static atomic_bool hog_run;
+
+static void *hog(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&hog_run))
+		;
+	return NULL;
+}
+
+/* The poller thread's id, found by its name. */
+static pid_t poller_tid(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *e;
+	pid_t tid = -1;
+
+	assert_non_null(dir);
+	while (tid < 0 && (e = readdir(dir))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		if (e->d_name[0] == '.' || !(f = fopen(path, "r")))
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "viommu-poll\n"))
+			tid = atoi(e->d_name);
+		fclose(f);
+	}
+	closedir(dir);
+	assert_true(tid > 0);
+	return tid;
+}
+
+static bool stats_say(const char *what)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fs = open_memstream(&buf, &len);
+	viommu_print_stats(fs);
+	fclose(fs);
+	bool yes = strstr(buf, what) != NULL;
+	free(buf);
+	return yes;
+}
+
+/* The poller runs at idle priority (SCHED_IDLE), so any other thread on its
+ * CPU goes first; held off its CPU while it polls (here by a busy thread
+ * pinned with it), it answers late once, then goes back to normal priority
+ * and shares the CPU fairly. With one CPU (force=on) it stays at normal
+ * priority and yields. */
+static void test_poll_priority(void **state)
+{
+	uint16_t ep = pci_get(1)->devfn;
+	pid_t tid = poller_tid();
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		printf("SKIP (one CPU): test_poll_priority checks only the one-CPU mode here\n");
+		assert_true(stats_say("poller priority normal, yielding"));
+		assert_int_equal(sched_getscheduler(tid), SCHED_OTHER);
+		return;
+	}
+	assert_true(stats_say("poller priority idle\n"));
+	assert_int_equal(sched_getscheduler(tid), SCHED_IDLE);
+
+	/* The poller and a busy thread on one CPU. */
+	cpu_set_t one, all;
+	pthread_t t;
+	int cpu = sched_getcpu();
+
+	assert_int_equal(sched_getaffinity(tid, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	CPU_SET(cpu < 0 ? 0 : cpu, &one);
+	atomic_store(&hog_run, true);
+	assert_int_equal(pthread_create(&t, NULL, hog, NULL), 0);
+	assert_int_equal(pthread_setaffinity_np(t, sizeof(one), &one), 0);
+	assert_int_equal(sched_setaffinity(tid, sizeof(one), &one), 0);
+
+	assert_int_equal(attach(3, ep), VIRTIO_IOMMU_S_OK);	/* polling starts */
+	unsigned i;
+	for (i = 0; i < 20 && !stats_say("after a stall"); i++)
+		map_as_driver(i);	/* served, if late */
+	atomic_store(&hog_run, false);
+	pthread_join(t, NULL);
+	assert_int_equal(sched_setaffinity(tid, sizeof(all), &all), 0);
+	printf("poller held off its CPU after %u requests\n", i);
+	assert_true(stats_say("poller priority normal, after a stall (off its CPU for "));
+	assert_int_equal(sched_getscheduler(tid), SCHED_OTHER);
+	assert_int_equal(unmap(3, 0x40000000, i * 0x1000ull), VIRTIO_IOMMU_S_OK);
+}
+
 /* --iommu poll: after a kick the device polls with kicks turned off, so
  * requests posted without a kick are answered; once idle for the poll
  * time it asks for kicks again. */
@@ -693,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_poll_auto),
 #elif defined(VIOMMU_TEST_POLL_US)
 		cmocka_unit_test(test_polling),
+		cmocka_unit_test(test_poll_priority),
 #endif
 		cmocka_unit_test(test_reset),
 	};
