@@ -27,7 +27,7 @@ one() {	# one NAME CMDLINE_EXTRA COMMAND...
 	shift 2
 	bench_try "$name" /tmp/b-$name.log 's/.*L2-DD-MS: \([0-9]*\).*/\1/p' "$@"
 	echo "BENCH blk $name: ms=${FIG:-none}" | tee -a /tmp/bench-results
-	grep 'virtio-iommu: requestq' /tmp/b-$name.log || true
+	grep 'virtio-iommu: requestq\|virtio-iommu: poller' /tmp/b-$name.log || true
 }
 ours() {
 	n=$1 x=$2
