@@ -53,7 +53,9 @@ static bool poll_yield;		/* ... and then yield while waiting */
  * poller holds its CPU for a whole time slice (milliseconds) against such
  * a thread, while the vCPU waits on it. The risk is the other way round:
  * with kicks off, a request waits for the poller, and a poller kept off a
- * busy CPU for longer than this goes back to normal priority for good. */
+ * busy CPU for longer than this while a request waited goes back to normal
+ * priority for good, or, where leaving SCHED_IDLE is not allowed (without
+ * CAP_SYS_NICE and with RLIMIT_NICE below 20), stops polling for good. */
 #define POLL_STALL_NS (20 * 1000000ull)
 
 struct vio_dev {
@@ -74,6 +76,7 @@ struct vio_dev {
 	uint64_t polled_ns;		/* poller time serving them */
 	const char *prio;		/* the poller's priority, for the stats */
 	uint64_t stall_ns;		/* the stall that ended idle priority */
+	bool poll_stopped;		/* ... and polling with it */
 };
 
 static struct vio_dev *the_dev;
@@ -217,7 +220,7 @@ static void poll_start(struct vio_dev *vd, uint64_t gap_ns)
 {
 	struct virtio_dev *d = &vd->vdev;
 
-	if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !d->vqs[0].ready)
+	if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !d->vqs[0].ready || vd->poll_stopped)
 		return;
 	if (poll_auto && !vd->polling) {
 		/* Only a kick the poller was not there for says anything
@@ -250,7 +253,7 @@ static void *poller(void *opaque)
 	/* Not with one CPU (force=on): the vCPU it shares that CPU with may be
 	 * spinning on a request, and would starve it. */
 	if (!poll_yield)
-		idle_prio = sched_setscheduler(0, SCHED_IDLE, &sp) == 0;
+		idle_prio = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0;
 	pthread_mutex_lock(&d->lock);
 	vd->prio = idle_prio ? "idle" : poll_yield ? "normal, yielding" : "normal (SCHED_IDLE refused)";
 	for (;;) {
@@ -260,22 +263,41 @@ static void *poller(void *opaque)
 		}
 		uint64_t t0 = now_ns();
 
-		if (idle_prio && spun && t0 - spun > POLL_STALL_NS) {
-			idle_prio = sched_setscheduler(0, SCHED_OTHER, &sp) != 0;
-			vd->stall_ns = t0 - spun;
-			vd->prio = "normal, after a stall";
-		}
-
 		in_dev_lock = true;
 		unsigned n = serve_requests(vd);
 		in_dev_lock = false;
 		uint64_t now = now_ns();
 
+		/* Off its CPU between two looks at the ring, and a request
+		 * waited meanwhile. (Time spent serving is not judged: one
+		 * large MAP can take long; a poller preempted while serving
+		 * holds the device lock, which the vCPUs need only for their
+		 * kicks and register accesses, and kicks are off.) */
+		uint64_t stall = spun ? t0 - spun : 0;
+		if (idle_prio && n && stall > POLL_STALL_NS) {
+			idle_prio = false;
+			vd->stall_ns = stall;
+			if (pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp) == 0) {
+				vd->prio = "normal, after a stall";
+			} else {
+				vd->prio = "idle, polling stopped after a stall (normal priority refused)";
+				vd->poll_stopped = true;
+				vd->window_ns = 0;
+			}
+		}
 		if (n) {
 			vd->polled += n;
 			vd->polled_ns += now - t0;
 			vd->poll_until = now + vd->window_ns;
-		} else if (now >= vd->poll_until || !vq->ready) {
+		}
+		if (vd->poll_stopped) {
+			/* Kicks back on for good; what raced in is served on
+			 * the next round. */
+			if (!virtq_set_kick(vq, true) || !vq->ready)
+				vd->polling = false;
+			continue;
+		}
+		if (!n && (now >= vd->poll_until || !vq->ready)) {
 			/* Idle: kicks back on. One that raced in is served
 			 * on the next round, and polling goes on. */
 			if (virtq_set_kick(vq, true) && vq->ready) {
