@@ -21,7 +21,7 @@ log=$(mktemp /tmp/bench-blk.XXXXXX)
 "$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 3600 --keep-log "$log" >/dev/null || true
 grep '^BENCH blk' "$log" || { tail -30 "$log"; exit 1; }
 if [ $scenario = bench-blk-poll ]; then
-	tr -d '\r' <"$log" | grep 'virtio-iommu: requestq'
+	tr -d '\r' <"$log" | grep 'virtio-iommu: requestq\|virtio-iommu: poller'
 	paste <(tr -d '\r' <"$log" | sed -n 's/^BENCH blk ours-strict-poll: ms=\([0-9]*\)$/\1/p') \
 		<(tr -d '\r' <"$log" | sed -n 's/^BENCH blk ours-strict-poll2000: ms=\([0-9]*\)$/\1/p') |
 		awk '$1 > 0 && $2 > 0 { printf "round %d: strict poll=auto %s ms, poll=2000 %s ms, auto / fixed %.2f\n", ++n, $1, $2, $1 / $2 }'
