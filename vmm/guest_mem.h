@@ -10,12 +10,14 @@
 
 #define GUEST_LOW_RAM_MAX 0xC0000000ULL  /* 3 GiB: the MMIO hole starts here */
 #define GUEST_HIGH_RAM_BASE 0x100000000ULL
+#define GUEST_RAM_ALIGN (2ULL << 20)	/* host alignment: a huge page */
 
 struct guest_mem {
 	uint8_t *host;		/* host address of guest RAM, low part first */
 	uint64_t size;		/* total bytes of RAM */
 	uint64_t low_size;	/* bytes at GPA [0, low_size) */
 	uint64_t high_size;	/* bytes at GPA [4 GiB, 4 GiB + high_size) */
+	bool thp;		/* MADV_HUGEPAGE accepted for it */
 };
 
 /* Host address of [gpa, gpa + len), or NULL when any byte of it lies outside
@@ -41,6 +43,9 @@ static inline uint64_t gpa_ram_extent(const struct guest_mem *m, uint64_t gpa)
 	return 0;
 }
 
+/* Map size bytes of RAM at a GUEST_RAM_ALIGN-aligned host address, asking
+ * for transparent huge pages (said once on stderr when the kernel has none);
+ * 0 or -errno. */
 int guest_mem_alloc(struct guest_mem *m, uint64_t size);
 void guest_mem_free(struct guest_mem *m);
 

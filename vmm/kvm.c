@@ -29,30 +29,6 @@ struct vcpu {
 
 static __thread struct kvm_run *this_run;
 
-/* ---- guest memory ---- */
-
-int guest_mem_alloc(struct guest_mem *m, uint64_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return -errno;
-	madvise(p, size, MADV_DONTDUMP);
-	m->host = p;
-	m->size = size;
-	m->low_size = size < GUEST_LOW_RAM_MAX ? size : GUEST_LOW_RAM_MAX;
-	m->high_size = size - m->low_size;
-	return 0;
-}
-
-void guest_mem_free(struct guest_mem *m)
-{
-	if (m->host)
-		munmap(m->host, m->size);
-	m->host = NULL;
-}
-
 /* ---- memory slots ---- */
 
 static uint32_t next_slot;

@@ -22,6 +22,13 @@ rm -f /tmp/pti.rc
 ( run_l2 /tmp/pti.log 900 passthrough-iommu --cpus 1 --memory 256M --iommu --stats \
 	--device path=/dev/vfio/devices/vfio0,iommu=on; echo $? >/tmp/pti.rc ) &
 check "L2 booted" wait_for "grep -q L2-INIT-MARKER /tmp/pti.log" 300
+# Guest RAM in transparent huge pages (L1's kernel has THP in madvise mode,
+# the VMM marks guest RAM MADV_HUGEPAGE): the booted guest has touched
+# megabytes of it by now.
+thp=$(awk '/^AnonHugePages:/ { print $2 }' "/proc/$(pidof vmm)/smaps_rollup")
+echo "L1: the VMM's AnonHugePages: ${thp:-none} kB"
+check "guest RAM is backed by 2 MiB pages" [ "${thp:-0}" -ge 2048 ]
+check "no 'guest RAM in 4 KiB pages' note" sh -c '! grep -q "guest RAM in 4 KiB pages" /tmp/pti.log'
 
 # A second VMM wanting the device while the first holds it.
 timeout 120 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \

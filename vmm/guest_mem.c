@@ -1,0 +1,53 @@
+/* Guest RAM: one anonymous host mapping, aligned to 2 MiB and marked for
+ * transparent huge pages. Where the host backs it with huge pages, KVM can
+ * map the guest with 2 MiB second-level entries and the IOMMU (an IOAS of
+ * all guest RAM, or the guest's own mappings) with 2 MiB IOPTEs: fewer
+ * levels to walk on every TLB miss, in the guest and in DMA. */
+#include "guest_mem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int guest_mem_alloc(struct guest_mem *m, uint64_t size)
+{
+	static bool thp_noted;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t span = (size + page - 1) & ~(page - 1);
+	uint64_t len = span + GUEST_RAM_ALIGN, skip;
+	uint8_t *raw, *p;
+
+	if (size == 0 || len < size)
+		return -EINVAL;
+	/* Over-allocate by the alignment, then give back the ends. */
+	raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return -errno;
+	skip = -(uintptr_t)raw & (GUEST_RAM_ALIGN - 1);
+	p = raw + skip;
+	if (skip)
+		munmap(raw, skip);
+	munmap(p + span, len - skip - span);
+	madvise(p, span, MADV_DONTDUMP);
+	m->thp = madvise(p, span, MADV_HUGEPAGE) == 0;
+	if (!m->thp && !thp_noted) {
+		thp_noted = true;
+		fprintf(stderr, "vmm: note: guest RAM in 4 KiB pages: no transparent huge pages "
+			"(madvise MADV_HUGEPAGE: %s)\n", strerror(errno));
+	}
+	m->host = p;
+	m->size = size;
+	m->low_size = size < GUEST_LOW_RAM_MAX ? size : GUEST_LOW_RAM_MAX;
+	m->high_size = size - m->low_size;
+	return 0;
+}
+
+void guest_mem_free(struct guest_mem *m)
+{
+	if (m->host)
+		munmap(m->host, m->size);
+	m->host = NULL;
+}
