@@ -18,7 +18,9 @@
  *   cannot be mmapped trap to us (pread/pwrite on the region).
  * - Interrupts: MSI-X/MSI vectors are KVM routes whose irqfd is also the
  *   VFIO trigger eventfd, so an interrupt goes device -> KVM without the
- *   VMM. INTx is an irqfd with resample (VFIO unmasks on the guest's EOI).
+ *   VMM. The host enables only the MSI-X vectors up to the highest one the
+ *   guest has unmasked, growing the set as the guest unmasks more.
+ *   INTx is an irqfd with resample (VFIO unmasks on the guest's EOI).
  * - The physical command register gets memory, I/O and bus-master enable at
  *   creation (the bus emulates the guest's view of it; BAR decoding is
  *   ours).
@@ -132,6 +134,8 @@ struct vfio_dev {
 	struct msi_route *msix_routes;
 	bool *msix_route_ok;
 	bool msix_enabled, msix_masked, msix_vfio_on;
+	unsigned msix_host_n;		/* vectors [0, n) enabled in VFIO */
+	bool msix_noresize;		/* VFIO cannot add vectors while enabled */
 	/* MSI (one vector) */
 	unsigned msi_cap;
 	bool msi_64, msi_enabled, msi_route_ok;
@@ -141,7 +145,8 @@ struct vfio_dev {
 	bool intx_vfio_on;
 
 	struct viommu_iommufd_ep be_ep;
-	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_unmask_kicks;
+	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_unmask_kicks, n_msix_grows;
+	unsigned msix_host_max;		/* most host vectors enabled at once */
 };
 
 const char *vfio_iommufd_path = "/dev/iommu";
@@ -400,12 +405,17 @@ static bool msix_vec_live(struct vfio_dev *vd, unsigned v)
  * live gets one interrupt: whatever the device signalled while it was
  * masked was dropped (no routing entry), and a spurious interrupt is
  * harmless where a lost one is not. Called with vd->lock held. */
+static void msix_grow(struct vfio_dev *vd, unsigned n);
+
 static void msix_sync(struct vfio_dev *vd, unsigned v)
 {
 	if (!vd->msix_route_ok[v])
 		return;
 	struct msi_route *rt = &vd->msix_routes[v];
 	bool live = msix_vec_live(vd, v), was = rt->enabled;
+
+	if (live && vd->msix_vfio_on && v >= vd->msix_host_n)
+		msix_grow(vd, v + 1);
 	uint64_t addr = vd->msix_table[v][0] | (uint64_t)vd->msix_table[v][1] << 32;
 
 	msi_route_update(rt, addr, vd->msix_table[v][2], live);
@@ -415,33 +425,86 @@ static void msix_sync(struct vfio_dev *vd, unsigned v)
 	}
 }
 
+/* MSI-X on the host is enabled with the vectors the guest uses, not all the
+ * table offers: vectors [0, n) where n - 1 is the highest vector the guest
+ * has unmasked, at least one (so the device is in MSI-X mode whenever the
+ * guest's view says so). A device with hundreds of vectors of which the
+ * guest uses a few takes a few host interrupts, not hundreds. */
+static int msix_host_set(struct vfio_dev *vd, unsigned start, unsigned n)
+{
+	int32_t *fds = calloc(n - start, sizeof(*fds));
+	int r;
+
+	if (!fds)
+		return -ENOMEM;
+	for (unsigned v = start; v < n; v++)
+		fds[v - start] = vd->msix_route_ok[v] ? vd->msix_routes[v].irqfd : -1;
+	r = set_irqs(vd, VFIO_PCI_MSIX_IRQ_INDEX,
+		     VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, start, n - start, fds);
+	free(fds);
+	if (r)
+		return r;
+	vd->msix_host_n = n;
+	if (n > vd->msix_host_max)
+		vd->msix_host_max = n;
+	return 0;
+}
+
+/* The guest unmasked vector n - 1, beyond the host's [0, msix_host_n).
+ * Where VFIO can add vectors to an enabled set (dynamic MSI-X) only the
+ * new ones are set up; otherwise MSI-X is switched off and on again with
+ * n vectors, and every vector live before gets one interrupt, as anything
+ * the device sent in between was lost. Called with vd->lock held. */
+static void msix_grow(struct vfio_dev *vd, unsigned n)
+{
+	unsigned old = vd->msix_host_n;
+	int r;
+
+	vd->n_msix_grows++;
+	if (!vd->msix_noresize) {
+		r = msix_host_set(vd, old, n);
+		if (!r)
+			return;
+		/* Refused after all: do it the other way from now on. */
+		vd->msix_noresize = true;
+	}
+	set_irqs(vd, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+		 0, 0, NULL);
+	r = msix_host_set(vd, 0, n);
+	if (r) {
+		fprintf(stderr, "vmm: %s: MSI-X with %u vectors: %s; keeping %u\n", vd->name, n,
+			strerror(-r), old);
+		if (msix_host_set(vd, 0, old))
+			vd->msix_host_n = 0;
+	}
+	for (unsigned v = 0; v < old && v < vd->msix_host_n; v++)
+		if (vd->msix_route_ok[v] && vd->msix_routes[v].enabled)
+			msi_route_fire(&vd->msix_routes[v]);
+}
+
 static void msix_set_enable(struct vfio_dev *vd, bool en)
 {
 	if (en && !vd->msix_vfio_on) {
-		int32_t *fds = calloc(vd->msix_nvec, sizeof(*fds));
-		if (!fds)
-			return;
+		unsigned n = 1;
+
 		for (unsigned v = 0; v < vd->msix_nvec; v++) {
 			if (!vd->msix_route_ok[v]) {
 				int r = msi_route_alloc(&vd->msix_routes[v]);
 				if (r) {
 					fprintf(stderr, "vmm: %s: MSI-X vector %u: no route: %s\n",
 						vd->name, v, strerror(-r));
-					fds[v] = -1;
 					continue;
 				}
 				vd->msix_route_ok[v] = true;
 			}
-			fds[v] = vd->msix_routes[v].irqfd;
+			if (msix_vec_live(vd, v))
+				n = v + 1;
 		}
 		intx_enable(vd, false);
-		int r = set_irqs(vd, VFIO_PCI_MSIX_IRQ_INDEX,
-				 VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 0,
-				 vd->msix_nvec, fds);
-		free(fds);
+		int r = msix_host_set(vd, 0, n);
 		if (r) {
-			fprintf(stderr, "vmm: %s: enabling MSI-X (%u vectors): %s\n", vd->name,
-				vd->msix_nvec, strerror(-r));
+			fprintf(stderr, "vmm: %s: enabling MSI-X (%u vectors): %s\n", vd->name, n,
+				strerror(-r));
 			return;
 		}
 		vd->msix_vfio_on = true;
@@ -449,6 +512,7 @@ static void msix_set_enable(struct vfio_dev *vd, bool en)
 		set_irqs(vd, VFIO_PCI_MSIX_IRQ_INDEX,
 			 VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0, NULL);
 		vd->msix_vfio_on = false;
+		vd->msix_host_n = 0;
 		if (!vd->msi_enabled)
 			intx_enable(vd, true);
 	}
@@ -461,11 +525,22 @@ static void msix_ctrl_changed(struct vfio_dev *vd)
 	bool en = ctrl & MSIX_ENABLE, masked = ctrl & MSIX_MASKALL;
 
 	pthread_mutex_lock(&vd->lock);
+	vd->msix_masked = masked;
 	if (en != vd->msix_enabled) {
 		vd->msix_enabled = en;
 		msix_set_enable(vd, en);
 	}
-	vd->msix_masked = masked;
+	/* Unmasking the function may bring several vectors to life: grow the
+	 * host's set once, to the highest of them, before syncing each. */
+	if (vd->msix_vfio_on) {
+		unsigned n = 0;
+
+		for (unsigned v = 0; v < vd->msix_nvec; v++)
+			if (msix_vec_live(vd, v) && vd->msix_route_ok[v])
+				n = v + 1;
+		if (n > vd->msix_host_n)
+			msix_grow(vd, n);
+	}
 	for (unsigned v = 0; v < vd->msix_nvec; v++)
 		msix_sync(vd, v);
 	pthread_mutex_unlock(&vd->lock);
@@ -1078,6 +1153,11 @@ int vfio_device_create(const char *path, bool iommu)
 		uint16_t ctrl = get16(phys + vd->msix_cap + 2);
 		uint32_t t = get32(phys + vd->msix_cap + 4), p = get32(phys + vd->msix_cap + 8);
 		vd->msix_nvec = (ctrl & 0x7ff) + 1;
+		/* VMM_DEBUG_MSIX_NORESIZE=1: grow by re-enabling even where VFIO
+		 * could grow in place (the runner's kernel can; its tests use
+		 * this to cover the other way). */
+		vd->msix_noresize = (irqs[VFIO_PCI_MSIX_IRQ_INDEX].flags & VFIO_IRQ_INFO_NORESIZE) ||
+				    getenv("VMM_DEBUG_MSIX_NORESIZE");
 		vd->msix_bar = t & 7;
 		vd->msix_off = t & ~7u;
 		vd->pba_bar = p & 7;
@@ -1161,6 +1241,10 @@ void vfio_print_stats(FILE *f)
 		fprintf(f, "%s: config accesses to the device %" PRIu64 ", BAR traps %" PRIu64
 			", MSI-X table writes %" PRIu64 ", unmask kicks %" PRIu64 "\n", vd->name,
 			vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes, vd->n_unmask_kicks);
+		if (vd->msix_cap)
+			fprintf(f, "%s: MSI-X host vectors: at most %u of %u enabled, %" PRIu64
+				" grown (%s)\n", vd->name, vd->msix_host_max, vd->msix_nvec,
+				vd->n_msix_grows, vd->msix_noresize ? "by re-enabling" : "in place");
 	}
 	if (backend)
 		viommu_iommufd_print_stats(backend, f);
