@@ -135,6 +135,7 @@ struct vfio_dev {
 	bool *msix_route_ok;
 	bool msix_enabled, msix_masked, msix_vfio_on;
 	unsigned msix_host_n;		/* vectors [0, n) enabled in VFIO */
+	unsigned msix_fail_n;		/* a size VFIO refused (0: none) */
 	bool msix_noresize;		/* VFIO cannot add vectors while enabled */
 	/* MSI (one vector) */
 	unsigned msi_cap;
@@ -145,7 +146,8 @@ struct vfio_dev {
 	bool intx_vfio_on;
 
 	struct viommu_iommufd_ep be_ep;
-	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_unmask_kicks, n_msix_grows;
+	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_unmask_kicks;
+	uint64_t n_msix_grown_inplace, n_msix_grown_reenable;
 	unsigned msix_host_max;		/* most host vectors enabled at once */
 };
 
@@ -332,8 +334,13 @@ static int set_irqs(struct vfio_dev *vd, uint32_t index, uint32_t flags, uint32_
 	s->count = count;
 	if (fds)
 		memcpy(s->data, fds, count * sizeof(int32_t));
-	if (ioctl(vd->fd, VFIO_DEVICE_SET_IRQS, s) < 0)
+	/* MSI/MSI-X enabling answers with a positive count when the host could
+	 * not allocate them all (and has enabled none). */
+	int rc = ioctl(vd->fd, VFIO_DEVICE_SET_IRQS, s);
+	if (rc < 0)
 		r = -errno;
+	else if (rc > 0)
+		r = -ENOSPC;
 	free(s);
 	return r;
 }
@@ -401,12 +408,12 @@ static bool msix_vec_live(struct vfio_dev *vd, unsigned v)
 	       !(vd->msix_table[v][3] & MSIX_ENTRY_MASKED);
 }
 
+static void msix_grow(struct vfio_dev *vd, unsigned n);
+
 /* Keep vector v's KVM route in step with its entry. A vector that becomes
  * live gets one interrupt: whatever the device signalled while it was
  * masked was dropped (no routing entry), and a spurious interrupt is
  * harmless where a lost one is not. Called with vd->lock held. */
-static void msix_grow(struct vfio_dev *vd, unsigned n);
-
 static void msix_sync(struct vfio_dev *vd, unsigned v)
 {
 	if (!vd->msix_route_ok[v])
@@ -452,30 +459,48 @@ static int msix_host_set(struct vfio_dev *vd, unsigned start, unsigned n)
 
 /* The guest unmasked vector n - 1, beyond the host's [0, msix_host_n).
  * Where VFIO can add vectors to an enabled set (dynamic MSI-X) only the
- * new ones are set up; otherwise MSI-X is switched off and on again with
- * n vectors, and every vector live before gets one interrupt, as anything
- * the device sent in between was lost. Called with vd->lock held. */
+ * new ones are set up. Otherwise (VFIO refuses that with EINVAL) MSI-X is
+ * switched off and on again, with every vector the guest has programmed
+ * (a Linux guest writes all its entries before it unmasks the first, so
+ * one cycle covers them, not one per vector), and every vector live
+ * before gets one interrupt, as anything the device sent in between was
+ * lost. A size the host refused is not tried again until the guest
+ * enables MSI-X anew. Called with vd->lock held. */
 static void msix_grow(struct vfio_dev *vd, unsigned n)
 {
 	unsigned old = vd->msix_host_n;
 	int r;
 
-	vd->n_msix_grows++;
+	if (vd->msix_fail_n && n >= vd->msix_fail_n)
+		return;
 	if (!vd->msix_noresize) {
 		r = msix_host_set(vd, old, n);
-		if (!r)
+		if (!r) {
+			vd->n_msix_grown_inplace++;
 			return;
-		/* Refused after all: do it the other way from now on. */
+		}
+		if (r != -EINVAL) {
+			fprintf(stderr, "vmm: %s: MSI-X vectors %u-%u: %s; keeping %u\n", vd->name,
+				old, n - 1, strerror(-r), old);
+			vd->msix_fail_n = n;
+			return;
+		}
 		vd->msix_noresize = true;
 	}
+	for (unsigned v = n; v < vd->msix_nvec; v++)
+		if (vd->msix_table[v][0] | vd->msix_table[v][1])
+			n = v + 1;
 	set_irqs(vd, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
 		 0, 0, NULL);
 	r = msix_host_set(vd, 0, n);
 	if (r) {
 		fprintf(stderr, "vmm: %s: MSI-X with %u vectors: %s; keeping %u\n", vd->name, n,
 			strerror(-r), old);
+		vd->msix_fail_n = n;
 		if (msix_host_set(vd, 0, old))
 			vd->msix_host_n = 0;
+	} else {
+		vd->n_msix_grown_reenable++;
 	}
 	for (unsigned v = 0; v < old && v < vd->msix_host_n; v++)
 		if (vd->msix_route_ok[v] && vd->msix_routes[v].enabled)
@@ -501,10 +526,13 @@ static void msix_set_enable(struct vfio_dev *vd, bool en)
 				n = v + 1;
 		}
 		intx_enable(vd, false);
+		vd->msix_fail_n = 0;
 		int r = msix_host_set(vd, 0, n);
 		if (r) {
 			fprintf(stderr, "vmm: %s: enabling MSI-X (%u vectors): %s\n", vd->name, n,
 				strerror(-r));
+			if (!vd->msi_enabled)
+				intx_enable(vd, true);
 			return;
 		}
 		vd->msix_vfio_on = true;
@@ -1156,8 +1184,9 @@ int vfio_device_create(const char *path, bool iommu)
 		/* VMM_DEBUG_MSIX_NORESIZE=1: grow by re-enabling even where VFIO
 		 * could grow in place (the runner's kernel can; its tests use
 		 * this to cover the other way). */
+		const char *nr = getenv("VMM_DEBUG_MSIX_NORESIZE");
 		vd->msix_noresize = (irqs[VFIO_PCI_MSIX_IRQ_INDEX].flags & VFIO_IRQ_INFO_NORESIZE) ||
-				    getenv("VMM_DEBUG_MSIX_NORESIZE");
+				    (nr && !strcmp(nr, "1"));
 		vd->msix_bar = t & 7;
 		vd->msix_off = t & ~7u;
 		vd->pba_bar = p & 7;
@@ -1242,9 +1271,10 @@ void vfio_print_stats(FILE *f)
 			", MSI-X table writes %" PRIu64 ", unmask kicks %" PRIu64 "\n", vd->name,
 			vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes, vd->n_unmask_kicks);
 		if (vd->msix_cap)
-			fprintf(f, "%s: MSI-X host vectors: at most %u of %u enabled, %" PRIu64
-				" grown (%s)\n", vd->name, vd->msix_host_max, vd->msix_nvec,
-				vd->n_msix_grows, vd->msix_noresize ? "by re-enabling" : "in place");
+			fprintf(f, "%s: MSI-X host vectors: at most %u of %u enabled; grown %" PRIu64
+				" times in place, %" PRIu64 " by re-enabling\n", vd->name,
+				vd->msix_host_max, vd->msix_nvec, vd->n_msix_grown_inplace,
+				vd->n_msix_grown_reenable);
 	}
 	if (backend)
 		viommu_iommufd_print_stats(backend, f);

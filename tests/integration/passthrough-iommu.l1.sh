@@ -65,7 +65,7 @@ echo "guest MAP $maps -> IOAS_MAP $ioas_map; guest UNMAP $unmaps -> IOAS_UNMAP $
 check "guest MAPs reached iommufd (> 0)" [ "${ioas_map:-0}" -gt 0 ]
 check "guest MAPs == IOAS_MAP calls" [ -n "$maps" -a "$maps" = "$ioas_map" ]
 check "guest UNMAPs == IOAS_UNMAP calls" [ -n "$unmaps" -a "$unmaps" = "$ioas_unmap" ]
-hv=$(sed -n 's/.*MSI-X host vectors: at most \([0-9]*\) of \([0-9]*\) enabled, \([0-9]*\) grown (by re-enabling).*/\1 \2 \3/p' /tmp/pti.log | tail -1)
+hv=$(sed -n 's/.*MSI-X host vectors: at most \([0-9]*\) of \([0-9]*\) enabled; grown [0-9]* times in place, \([0-9]*\) by re-enabling.*/\1 \2 \3/p' /tmp/pti.log | tail -1)
 echo "L1: MSI-X host vectors (most enabled at once, of, times grown by re-enabling): ${hv:-none}"
 set -- $hv
 check "MSI-X grown by re-enabling: fewer host vectors than offered, data went both ways (above)" \
