@@ -410,6 +410,17 @@ static bool msix_vec_live(struct vfio_dev *vd, unsigned v)
 
 static void msix_grow(struct vfio_dev *vd, unsigned n);
 
+/* One past the highest vector that is live and routed (0: none). */
+static unsigned msix_live_end(struct vfio_dev *vd)
+{
+	unsigned n = 0;
+
+	for (unsigned v = 0; v < vd->msix_nvec; v++)
+		if (vd->msix_route_ok[v] && msix_vec_live(vd, v))
+			n = v + 1;
+	return n;
+}
+
 /* Keep vector v's KVM route in step with its entry. A vector that becomes
  * live gets one interrupt: whatever the device signalled while it was
  * masked was dropped (no routing entry), and a spurious interrupt is
@@ -487,7 +498,7 @@ static void msix_grow(struct vfio_dev *vd, unsigned n)
 		}
 		vd->msix_noresize = true;
 	}
-	for (unsigned v = n; v < vd->msix_nvec; v++)
+	for (unsigned v = n; v < vd->msix_nvec && !(vd->msix_fail_n && v + 1 >= vd->msix_fail_n); v++)
 		if (vd->msix_table[v][0] | vd->msix_table[v][1])
 			n = v + 1;
 	set_irqs(vd, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -497,7 +508,7 @@ static void msix_grow(struct vfio_dev *vd, unsigned n)
 		fprintf(stderr, "vmm: %s: MSI-X with %u vectors: %s; keeping %u\n", vd->name, n,
 			strerror(-r), old);
 		vd->msix_fail_n = n;
-		if (msix_host_set(vd, 0, old))
+		if (!old || msix_host_set(vd, 0, old))
 			vd->msix_host_n = 0;
 	} else {
 		vd->n_msix_grown_reenable++;
@@ -510,8 +521,6 @@ static void msix_grow(struct vfio_dev *vd, unsigned n)
 static void msix_set_enable(struct vfio_dev *vd, bool en)
 {
 	if (en && !vd->msix_vfio_on) {
-		unsigned n = 1;
-
 		for (unsigned v = 0; v < vd->msix_nvec; v++) {
 			if (!vd->msix_route_ok[v]) {
 				int r = msi_route_alloc(&vd->msix_routes[v]);
@@ -522,9 +531,10 @@ static void msix_set_enable(struct vfio_dev *vd, bool en)
 				}
 				vd->msix_route_ok[v] = true;
 			}
-			if (msix_vec_live(vd, v))
-				n = v + 1;
 		}
+		unsigned n = msix_live_end(vd);
+		if (n == 0)
+			n = 1;
 		intx_enable(vd, false);
 		vd->msix_fail_n = 0;
 		int r = msix_host_set(vd, 0, n);
@@ -561,11 +571,8 @@ static void msix_ctrl_changed(struct vfio_dev *vd)
 	/* Unmasking the function may bring several vectors to life: grow the
 	 * host's set once, to the highest of them, before syncing each. */
 	if (vd->msix_vfio_on) {
-		unsigned n = 0;
+		unsigned n = msix_live_end(vd);
 
-		for (unsigned v = 0; v < vd->msix_nvec; v++)
-			if (msix_vec_live(vd, v) && vd->msix_route_ok[v])
-				n = v + 1;
 		if (n > vd->msix_host_n)
 			msix_grow(vd, n);
 	}
