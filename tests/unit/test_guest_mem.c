@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "guest_mem.h"
 
@@ -37,7 +38,7 @@ static void test_layout(void **state)
 		 * over-allocation for the alignment given back at both ends: no
 		 * MAP_NORESERVE leftover ends where the RAM starts, nothing starts
 		 * where it ends. */
-		uint64_t span = (s + 4095) & ~4095ULL;
+		uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), span = (s + pg - 1) & ~(pg - 1);
 		assert_int_equal(smaps_kb(m.host, "Size"), (long)(span >> 10));
 		assert_false(vma_at(m.host, 1, " nr"));
 		assert_false(vma_at(m.host + span, 0, ""));
