@@ -11,6 +11,21 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* The host's THP mode is "never": madvise(MADV_HUGEPAGE) succeeds there
+ * but no huge page ever backs the mapping. */
+static bool thp_never(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return strstr(buf, "[never]") != NULL;
+}
+
 int guest_mem_alloc(struct guest_mem *m, uint64_t size)
 {
 	static bool thp_noted;
@@ -37,6 +52,10 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size)
 		thp_noted = true;
 		fprintf(stderr, "vmm: note: guest RAM in 4 KiB pages: no transparent huge pages "
 			"(madvise MADV_HUGEPAGE: %s)\n", strerror(errno));
+	} else if (m->thp && !thp_noted && thp_never()) {
+		thp_noted = true;
+		fprintf(stderr, "vmm: note: guest RAM in 4 KiB pages: the host's transparent "
+			"huge pages are off (/sys/kernel/mm/transparent_hugepage/enabled: never)\n");
 	}
 	m->host = p;
 	m->size = size;
