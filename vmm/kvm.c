@@ -199,6 +199,41 @@ int vm_ioeventfd(uint64_t addr, unsigned len, bool pio, int fd, bool assign)
 	return 0;
 }
 
+/* ---- the KVM-VFIO device ---- */
+
+static int kvm_vfio_fd = -1;
+
+int vm_vfio_file(int fd, bool add)
+{
+	static bool noted;
+	int32_t file = fd;
+	struct kvm_device_attr a = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = add ? KVM_DEV_VFIO_FILE_ADD : KVM_DEV_VFIO_FILE_DEL,
+		.addr = (uintptr_t)&file,
+	};
+
+	if (the_vm.vm_fd < 0)
+		return 0;
+	if (kvm_vfio_fd < 0) {
+		struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+
+		if (!add || noted)
+			return 0;
+		if (ioctl(the_vm.vm_fd, KVM_CREATE_DEVICE, &cd) < 0) {
+			noted = true;
+			fprintf(stderr, "vmm: note: KVM has no VFIO device (KVM_CREATE_DEVICE: %s): "
+				"passthrough devices work, but KVM is not told of them (guest "
+				"memory types and WBINVD as for coherent DMA)\n", strerror(errno));
+			return 0;
+		}
+		kvm_vfio_fd = cd.fd;	/* close-on-exec, as KVM makes it */
+	}
+	if (ioctl(kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &a) < 0)
+		return -errno;
+	return 1;
+}
+
 /* ---- coalesced port writes ---- */
 
 static struct kvm_coalesced_mmio_ring *coalesced_ring;

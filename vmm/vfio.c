@@ -120,6 +120,7 @@ struct vfio_dev {
 	int fd;
 	uint32_t dev_id;
 	bool iommu;
+	bool kvm_file;			/* fd added to the KVM-VFIO device */
 	struct vfio_device_info info;
 	uint64_t cfg_off, cfg_size;	/* config region */
 	struct vfio_bar bars[6];
@@ -1007,6 +1008,8 @@ static void vfio_dev_free(struct vfio_dev *vd)
 		close(vd->intx_fd);
 	if (vd->intx_rfd >= 0)
 		close(vd->intx_rfd);
+	if (vd->kvm_file)
+		vm_vfio_file(vd->fd, false);
 	if (vd->fd >= 0)
 		close(vd->fd);
 	free(vd->msix_table);
@@ -1084,6 +1087,18 @@ int vfio_device_create(const char *path, bool iommu)
 	}
 	if ((r = host_ctx(path)))
 		goto fail;
+	/* KVM first: a VFIO driver that needs the VM takes it at bind time. */
+	r = vm_vfio_file(vd->fd, true);
+	if (r == -EINVAL) {
+		FAIL("not a VFIO device cdev (KVM does not take it as a VFIO file; expected "
+		     "/dev/vfio/devices/vfioN)");
+		r = -ENODEV;
+		goto fail;
+	} else if (r < 0) {
+		FAIL("KVM_DEV_VFIO_FILE_ADD: %s", strerror(-r));
+		goto fail;
+	}
+	vd->kvm_file = r > 0;
 	r = iommufd_vfio_bind(ictx, vd->fd, &vd->dev_id);
 	if (r) {
 		if (r == -ENOTTY)
@@ -1277,6 +1292,8 @@ void vfio_print_stats(FILE *f)
 		fprintf(f, "%s: config accesses to the device %" PRIu64 ", BAR traps %" PRIu64
 			", MSI-X table writes %" PRIu64 ", unmask kicks %" PRIu64 "\n", vd->name,
 			vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes, vd->n_unmask_kicks);
+		fprintf(f, "%s: known to KVM (KVM-VFIO device): %s\n", vd->name,
+			vd->kvm_file ? "yes" : "no");
 		if (vd->msix_cap)
 			fprintf(f, "%s: MSI-X host vectors: at most %u of %u enabled; grown %" PRIu64
 				" times in place, %" PRIu64 " by re-enabling\n", vd->name,

@@ -89,6 +89,16 @@ int vm_ioeventfd(uint64_t addr, unsigned len, bool pio, int fd, bool assign);
 int vm_coalesce_pio(uint16_t port, unsigned len, bool on);
 void vm_coalesced_drain(void);
 
+/* Tell KVM about a passthrough device's VFIO file (add) or take it back
+ * (!add), through the KVM-VFIO device (created with the first add). KVM
+ * then knows the VM has assigned devices, whether their DMA snoops the CPU
+ * caches (if not, it honours the guest's memory types and WBINVD), and the
+ * VFIO driver gets the VM (some drivers need it before the device is
+ * bound). 1: done; 0: nothing to tell (no VM, or KVM has no VFIO device:
+ * said once on stderr); -EINVAL: KVM does not take the file as VFIO's;
+ * other negative errno: refused. */
+int vm_vfio_file(int fd, bool add);
+
 /* A KVM memory slot backed by host memory (guest RAM, VFIO BARs). */
 int vm_set_memslot(uint32_t slot, uint64_t gpa, uint64_t size, void *host, bool readonly);
 int vm_alloc_memslot(void);

@@ -33,6 +33,12 @@ thp=$(awk '/^AnonHugePages:/ { print $2 }' "/proc/$(pidof vmm)/smaps_rollup")
 echo "L1: the VMM's AnonHugePages: ${thp:-none} kB"
 check "guest RAM is backed by 2 MiB pages" [ "${thp:-0}" -ge 2048 ]
 check "no 'guest RAM in 4 KiB pages' note" sh -c '! grep -q "guest RAM in 4 KiB pages" /tmp/pti.log'
+# The VMM told KVM of the device: it holds a KVM-VFIO device (an anon inode
+# KVM names kvm-vfio) and said nothing about KVM lacking one.
+kv=$(ls -l "/proc/$(pidof vmm)/fd" 2>/dev/null | grep -c 'anon_inode:kvm-vfio')
+echo "L1: the VMM's KVM-VFIO device fds: $kv"
+check "the VMM holds one KVM-VFIO device" [ "$kv" = 1 ]
+check "no 'KVM has no VFIO device' note" sh -c '! grep -q "KVM has no VFIO device" /tmp/pti.log'
 
 # A second VMM wanting the device while the first holds it.
 timeout 120 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \

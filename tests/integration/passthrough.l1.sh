@@ -69,6 +69,10 @@ echo "L1: MSI-X host vectors (most enabled at once, of, times grown in place): $
 set -- $hv
 check "MSI-X: the host enables the vectors the guest uses, not all it offers, growing in place" \
 	[ "${1:-0}" -ge 1 -a "${1:-0}" -lt "${2:-0}" -a "${3:-0}" -ge 1 ]
+# KVM was told of the device (the KVM-VFIO device), on each boot of the
+# VMM (it re-executes on the guest's reboot).
+check "the device was added to KVM's VFIO device on both boots" \
+	[ "$(grep -c 'known to KVM (KVM-VFIO device): yes' /tmp/pt.log)" -ge 2 ]
 
 # INTx: with pci=nomsi the guest's nvme driver falls back to the legacy
 # interrupt (eventfd + KVM resample irqfd on the slot's GSI).
