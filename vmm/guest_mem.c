@@ -11,19 +11,35 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The host's THP mode is "never": madvise(MADV_HUGEPAGE) succeeds there
- * but no huge page ever backs the mapping. */
-static bool thp_never(void)
-{
-	char buf[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+const char *guest_mem_thp_dir = "/sys/kernel/mm/transparent_hugepage";
 
-	if (!f)
+static bool mode_is(const char *dir, const char *file, const char *mode)
+{
+	char path[512], buf[128] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (!(f = fopen(path, "r")))
 		return false;
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = 0;
 	fclose(f);
-	return strstr(buf, "[never]") != NULL;
+	return strstr(buf, mode) != NULL;
+}
+
+/* 2 MiB transparent huge pages are off on this host: madvise(MADV_HUGEPAGE)
+ * succeeds there, but no huge page ever backs the mapping. The 2 MiB size
+ * has its own setting (kernels with multi-size THP), which follows the
+ * global one when it says "inherit". */
+static bool thp_never(void)
+{
+	const char *d = guest_mem_thp_dir;
+	char own[512];
+
+	snprintf(own, sizeof(own), "%s/hugepages-2048kB", d);
+	if (mode_is(own, "enabled", "[") && !mode_is(own, "enabled", "[inherit]"))
+		return mode_is(own, "enabled", "[never]");
+	return mode_is(d, "enabled", "[never]");
 }
 
 int guest_mem_alloc(struct guest_mem *m, uint64_t size)

@@ -43,8 +43,12 @@ static inline uint64_t gpa_ram_extent(const struct guest_mem *m, uint64_t gpa)
 	return 0;
 }
 
+/* Where the host's THP settings are read (sysfs; tests point it elsewhere). */
+extern const char *guest_mem_thp_dir;
+
 /* Map size bytes of RAM at a GUEST_RAM_ALIGN-aligned host address, asking
- * for transparent huge pages (said once on stderr when the kernel has none);
+ * for transparent huge pages (said once on stderr when the kernel has none
+ * or its 2 MiB THP are set to "never");
  * 0 or -errno. */
 int guest_mem_alloc(struct guest_mem *m, uint64_t size);
 void guest_mem_free(struct guest_mem *m);
