@@ -70,8 +70,8 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size)
 			"(madvise MADV_HUGEPAGE: %s)\n", strerror(errno));
 	} else if (m->thp && !thp_noted && thp_never()) {
 		thp_noted = true;
-		fprintf(stderr, "vmm: note: guest RAM in 4 KiB pages: the host's transparent "
-			"huge pages are off (/sys/kernel/mm/transparent_hugepage/enabled: never)\n");
+		fprintf(stderr, "vmm: note: guest RAM in 4 KiB pages: the host's 2 MiB "
+			"transparent huge pages are set to never (%s)\n", guest_mem_thp_dir);
 	}
 	m->host = p;
 	m->size = size;
