@@ -49,8 +49,12 @@ img=$top/build/images/l1.cpio
 
 work=$(mktemp -d /tmp/run-nested.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# The NVMe's backing file: 64 MiB of zeroes, fresh each run.
+# The NVMe's backing file: 64 MiB of zeroes, fresh each run. Its
+# expansion ROM: 32 KiB of a known image (tests/integration/mkrom.sh; an
+# EFI image, which L1's SeaBIOS leaves alone), which L2 reads through the
+# passthrough device's ROM BAR.
 truncate -s 64M "$work/nvme.img"
+sh "$top/tests/integration/mkrom.sh" "$work/nvme.rom" 32 "lean-vmm runner NVMe expansion ROM"
 [ -n "$log" ] || log=$work/console.log
 
 # RUNNER_MONITOR=PATH: L1's QEMU monitor on a unix socket (debugging a
@@ -80,7 +84,7 @@ run_l1() {
 		-kernel "$kdir/bzImage" -initrd "$img" \
 		-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1 $l1_tsc ${RUNNER_L1_EXTRA:-}" \
 		-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \
-		-device nvme,drive=nvm0,serial=leanvmm0 \
+		-device nvme,drive=nvm0,serial=leanvmm0,romfile="$work/nvme.rom" \
 		-netdev user,id=n0,restrict=on -device e1000e,netdev=n0 \
 		</dev/null 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}

@@ -29,8 +29,10 @@ static const char usage[] =
 "                         off with iommu=on: one DMA mapping less per I/O)\n"
 "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,iommu=on]\n"
 "                         virtio-net on a tap interface (created if absent)\n"
-"  --device path=/dev/vfio/devices/vfioN[,iommu=on]\n"
-"                         pass a VFIO cdev device through (repeatable)\n"
+"  --device path=/dev/vfio/devices/vfioN[,iommu=on][,rom=off|romfile=FILE]\n"
+"                         pass a VFIO cdev device through (repeatable); the\n"
+"                         guest sees the device's expansion ROM unless\n"
+"                         rom=off, or FILE's contents with romfile=\n"
 "  --serial tty|off|null|file=PATH\n"
 "                         the 16550A UART at COM1 (default tty)\n"
 "  --console tty|off|null|file=PATH[,iommu=on]\n"
@@ -217,8 +219,8 @@ static int parse_net(char *arg, struct net_opts *o)
 
 static int parse_device(char *arg, struct passthrough_opts *o)
 {
-	struct kv kv[4];
-	int n = split_kv(arg, kv, 4);
+	struct kv kv[6];
+	int n = split_kv(arg, kv, 6);
 
 	*o = (struct passthrough_opts){ 0 };
 	if (n < 0)
@@ -226,17 +228,29 @@ static int parse_device(char *arg, struct passthrough_opts *o)
 	for (int i = 0; i < n; i++) {
 		int r = 0;
 
-		if (!strcmp(kv[i].key, "path") && kv[i].val && *kv[i].val)
+		if (!strcmp(kv[i].key, "path") && kv[i].val && *kv[i].val) {
 			o->path = kv[i].val;
-		else if (!strcmp(kv[i].key, "iommu"))
+		} else if (!strcmp(kv[i].key, "iommu")) {
 			r = parse_onoff("--device", &kv[i], &o->iommu);
-		else
-			return fail("--device", "unknown option '%s' (path, iommu)", kv[i].key);
+		} else if (!strcmp(kv[i].key, "rom")) {
+			bool on = true;
+			r = parse_onoff("--device", &kv[i], &on);
+			o->rom_off = !on;
+		} else if (!strcmp(kv[i].key, "romfile")) {
+			if (!kv[i].val || !*kv[i].val)
+				return fail("--device", "%sromfile= needs a file name", "");
+			o->romfile = kv[i].val;
+		} else {
+			return fail("--device", "unknown option '%s' (path, iommu, rom, romfile)",
+				    kv[i].key);
+		}
 		if (r)
 			return r;
 	}
 	if (!o->path)
 		return fail("--device", "%spath=/dev/vfio/devices/vfioN is required", "");
+	if (o->rom_off && o->romfile)
+		return fail("--device", "%srom=off and romfile= contradict each other", "");
 	return 0;
 }
 

@@ -9,11 +9,6 @@
 #define CLI_MAX_NETS 8
 #define CLI_MAX_DEVICES 8
 
-struct passthrough_opts {
-	const char *path;	/* /dev/vfio/devices/vfioN */
-	bool iommu;
-};
-
 struct vmm_config {
 	const char *kernel, *initramfs, *cmdline;
 	unsigned cpus;

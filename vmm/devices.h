@@ -58,7 +58,13 @@ unsigned viommu_pci_ranges(struct viommu *v, struct acpi_pci_endpoint_range *r, 
 void viommu_print_stats(FILE *f);
 
 /* VFIO cdev passthrough (vmm/vfio.c). */
-int vfio_device_create(const char *path, bool iommu);
+struct passthrough_opts {
+	const char *path;	/* /dev/vfio/devices/vfioN */
+	bool iommu;
+	bool rom_off;		/* rom=off: no expansion ROM for the guest */
+	const char *romfile;	/* romfile=FILE: the guest's ROM, not the device's */
+};
+int vfio_device_create(const struct passthrough_opts *o);
 /* Counters of the passthrough devices and the iommufd backend. */
 void vfio_print_stats(FILE *f);
 

@@ -63,7 +63,7 @@ static int create_devices(const struct vmm_config *c)
 		if ((ret = virtio_net_create(&c->nets[i])))
 			return ret;
 	for (unsigned i = 0; i < c->ndevices; i++)
-		if ((ret = vfio_device_create(c->devices[i].path, c->devices[i].iommu)))
+		if ((ret = vfio_device_create(&c->devices[i])))
 			return ret;
 	if (c->console.mode != CONSOLE_OFF && (ret = virtio_console_create(&c->console)))
 		return ret;

@@ -25,6 +25,7 @@
 #define PCI_BAR_END		0x28
 #define PCI_SUBSYS_VENDOR	0x2C
 #define PCI_SUBSYS_ID		0x2E
+#define PCI_ROM_ADDRESS		0x30
 #define PCI_CAP_PTR		0x34
 #define PCI_INT_LINE		0x3C
 #define PCI_INT_PIN		0x3D
@@ -41,6 +42,8 @@
 #define BAR_IO			0x1
 #define BAR_MEM_64		0x4
 #define BAR_MEM_PREFETCH	0x8
+#define ROM_ENABLE		0x1
+#define ROM_ADDR_MASK		0xFFFFF800u
 
 static pthread_mutex_t pci_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pci_dev *slots[PCI_MAX_DEVICES];
@@ -113,6 +116,15 @@ void pci_dev_set_bar(struct pci_dev *d, int i, enum pci_bar_kind kind, uint64_t 
 	}
 }
 
+void pci_dev_set_rom(struct pci_dev *d, uint64_t size, io_handler_fn fn, void *opaque)
+{
+	if (size < 2048 || size > 0x80000000ull || (size & (size - 1)))
+		return;
+	d->bars[PCI_ROM_BAR] = (struct pci_bar){ .kind = PCI_BAR_ROM, .size = size, .fn = fn,
+						 .opaque = opaque };
+	put32(d->cfg + PCI_ROM_ADDRESS, 0);
+}
+
 unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len)
 {
 	unsigned off = d->cap_end ? d->cap_end : PCI_HEADER_END;
@@ -138,6 +150,9 @@ unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len)
 static uint64_t bar_addr(const struct pci_dev *d, int i)
 {
 	const struct pci_bar *b = &d->bars[i];
+
+	if (b->kind == PCI_BAR_ROM)
+		return get32(d->cfg + PCI_ROM_ADDRESS) & ROM_ADDR_MASK;
 	uint32_t lo = get32(d->cfg + PCI_BAR0 + 4 * i);
 
 	switch (b->kind) {
@@ -166,6 +181,11 @@ static bool bar_decodes(const struct pci_dev *d, int i)
 		break;
 	case PCI_BAR_MMIO32:
 		if (!(cmd & PCI_CMD_MEM))
+			return false;
+		limit = 0xFFFFFFFF;
+		break;
+	case PCI_BAR_ROM:	/* decodes only while its own enable bit is set too */
+		if (!(cmd & PCI_CMD_MEM) || !(get32(d->cfg + PCI_ROM_ADDRESS) & ROM_ENABLE))
 			return false;
 		limit = 0xFFFFFFFF;
 		break;
@@ -214,13 +234,13 @@ static void bar_update(struct pci_dev *d, int i)
 			b->mapped_addr = b->addr;
 		}
 	}
-	if (d->ops && d->ops->bar_moved && (old || b->mapped))
+	if (i < PCI_ROM_BAR && d->ops && d->ops->bar_moved && (old || b->mapped))
 		d->ops->bar_moved(d, i, old, b->addr, b->mapped);
 }
 
 static void bars_update(struct pci_dev *d)
 {
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i <= PCI_ROM_BAR; i++)
 		bar_update(d, i);
 }
 
@@ -273,6 +293,19 @@ static void header_write(struct pci_dev *d, uint32_t off, const uint8_t *v, unsi
 		memcpy(reg, d->cfg + PCI_BAR0 + 4 * i, 4);
 		memcpy(reg + (off & 3), v, len);
 		bar_write(d, i, get32(reg));
+		return;
+	}
+	if (off >= PCI_ROM_ADDRESS && off < PCI_ROM_ADDRESS + 4) {
+		struct pci_bar *b = &d->bars[PCI_ROM_BAR];
+		uint8_t reg[4];
+
+		if (b->kind != PCI_BAR_ROM)
+			return;		/* no ROM: the register reads 0 */
+		memcpy(reg, d->cfg + PCI_ROM_ADDRESS, 4);
+		memcpy(reg + (off & 3), v, len);
+		put32(d->cfg + PCI_ROM_ADDRESS,
+		      (get32(reg) & ROM_ADDR_MASK & ~(uint32_t)(b->size - 1)) | (get32(reg) & ROM_ENABLE));
+		bar_update(d, PCI_ROM_BAR);
 		return;
 	}
 	pci_cfg_default_write(d, off, v, len);
@@ -385,6 +418,7 @@ static int bar_alloc(struct pci_bar *b, uint64_t *addr)
 		/* No 64-bit window: place it below 4 GiB. */
 		__attribute__((fallthrough));
 	case PCI_BAR_MMIO32:
+	case PCI_BAR_ROM:
 		next = &next_mmio32;
 		end = LAYOUT_PCI_MMIO32 + LAYOUT_PCI_MMIO32_SIZE;
 		break;
@@ -423,21 +457,25 @@ int pci_register(struct pci_dev *d)
 		}
 	}
 
-	uint64_t addr[6] = { 0 };
+	uint64_t addr[7] = { 0 };
 	uint16_t cmd = 0;
 
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i <= PCI_ROM_BAR; i++) {
 		struct pci_bar *b = &d->bars[i];
 
 		if (b->kind == PCI_BAR_NONE)
 			continue;
 		ret = bar_alloc(b, &addr[i]);
 		if (ret < 0) {
-			fprintf(stderr, "vmm: pci %s: no room for BAR%d (%#llx bytes)\n",
-				d->name ? d->name : "?", i, (unsigned long long)b->size);
+			char what[24];
+
+			snprintf(what, sizeof(what), i == PCI_ROM_BAR ? "the expansion ROM" : "BAR%d", i);
+			fprintf(stderr, "vmm: pci %s: no room for %s (%#llx bytes)\n",
+				d->name ? d->name : "?", what, (unsigned long long)b->size);
 			goto out;
 		}
-		cmd |= b->kind == PCI_BAR_IO ? PCI_CMD_IO : PCI_CMD_MEM;
+		if (i < PCI_ROM_BAR)
+			cmd |= b->kind == PCI_BAR_IO ? PCI_CMD_IO : PCI_CMD_MEM;
 	}
 	d->devfn = slot << 3;
 	slots[slot] = d;
@@ -458,6 +496,9 @@ int pci_register(struct pci_dev *d)
 		if (b->kind == PCI_BAR_MMIO64)
 			put32(d->cfg + PCI_BAR0 + 4 * (i + 1), addr[i] >> 32);
 	}
+	/* The ROM gets an address but stays disabled, as firmware leaves it. */
+	if (d->bars[PCI_ROM_BAR].kind == PCI_BAR_ROM)
+		put32(d->cfg + PCI_ROM_ADDRESS, (uint32_t)addr[PCI_ROM_BAR]);
 	/* Decoding on, as firmware would leave it. */
 	put16(d->cfg + PCI_COMMAND, get16(d->cfg + PCI_COMMAND) | cmd);
 	bars_update(d);
@@ -478,7 +519,7 @@ int pci_init(void)
 		for (unsigned s = 0; s < PCI_MAX_DEVICES; s++) {
 			struct pci_dev *d = slots[s];
 
-			for (int i = 0; d && i < 6; i++) {
+			for (int i = 0; d && i <= PCI_ROM_BAR; i++) {
 				struct pci_bar *b = &d->bars[i];
 
 				if (b->mapped && b->fn)

@@ -18,7 +18,10 @@ enum pci_bar_kind {
 	PCI_BAR_MMIO32,
 	PCI_BAR_MMIO64,		/* uses two BAR registers */
 	PCI_BAR_IO,
+	PCI_BAR_ROM,		/* the expansion ROM (bars[PCI_ROM_BAR]) */
 };
+
+#define PCI_ROM_BAR 6		/* bars[] index of the expansion ROM */
 
 struct pci_bar {
 	enum pci_bar_kind kind;
@@ -56,7 +59,7 @@ struct pci_dev {
 	uint8_t devfn;			/* slot << 3 */
 	uint8_t cfg[PCI_CFG_SIZE];	/* config space image */
 	uint8_t wmask[PCI_CFG_SIZE];	/* bits the guest may write */
-	struct pci_bar bars[6];
+	struct pci_bar bars[7];		/* BAR0-5, then the expansion ROM */
 	uint8_t intx_pin;		/* 1..4, 0 = none */
 	unsigned intx_gsi;
 	const char *name;
@@ -75,6 +78,11 @@ void pci_dev_init(struct pci_dev *d, uint16_t vendor, uint16_t device,
 /* Declare BAR i (emulated: fn/opaque set; passthrough: fn NULL). */
 void pci_dev_set_bar(struct pci_dev *d, int i, enum pci_bar_kind kind, uint64_t size,
 		     bool prefetch, io_handler_fn fn, void *opaque);
+/* Give the device an expansion ROM of size bytes (a power of two, at least
+ * 2 KiB): register 0x30 becomes a ROM BAR the guest can size, place and
+ * enable; while enabled (and memory decoding on) reads at its address go
+ * to fn (writes to it are dropped by the bus). */
+void pci_dev_set_rom(struct pci_dev *d, uint64_t size, io_handler_fn fn, void *opaque);
 /* Append a capability of len bytes (first two bytes: id, next) and return
  * its offset in config space; the caller fills the body. */
 unsigned pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len);

@@ -7,7 +7,9 @@
  *   (iommu=on) the guest's domains decide, through the iommufd backend
  *   (devices/virtio-iommu/backend-iommufd.c).
  * - Config space: the header is virtual (IDs copied, BARs placed in our
- *   windows, expansion ROM hidden); the capability list is re-linked to
+ *   windows); the expansion ROM is a ROM BAR of ours whose reads are served
+ *   from a copy of the device's ROM region, taken at the first read (or
+ *   from a file: romfile=; none with rom=off); the capability list is re-linked to
  *   keep PM, PCI Express, MSI and MSI-X (MSI and MSI-X virtualised here)
  *   and drop the others; extended capabilities are hidden. Everything else
  *   at 0x40 and above goes to the device's config region (vfio-pci filters
@@ -145,6 +147,14 @@ struct vfio_dev {
 	/* INTx */
 	int intx_fd, intx_rfd;
 	bool intx_vfio_on;
+
+	/* Expansion ROM: the guest's copy (rom_len bytes loaded or read from
+	 * romfile=, the rest of rom_size 0xFF), loaded at the first read. */
+	uint8_t *rom;
+	uint64_t rom_size, rom_len, rom_region_off;
+	const char *romfile;
+	bool rom_loaded;
+	uint64_t n_rom_reads;
 
 	struct viommu_iommufd_ep be_ep;
 	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_unmask_kicks;
@@ -1015,6 +1025,7 @@ static void vfio_dev_free(struct vfio_dev *vd)
 	free(vd->msix_table);
 	free(vd->msix_routes);
 	free(vd->msix_route_ok);
+	free(vd->rom);
 	pthread_mutex_destroy(&vd->lock);
 	free(vd);
 }
@@ -1046,8 +1057,122 @@ static int probe_ranges(struct vfio_dev *vd, struct iommu_iova_range **ranges, u
 	return r;
 }
 
-int vfio_device_create(const char *path, bool iommu)
+/* ---- expansion ROM ---- */
+
+/* Copy the device's ROM region once (vfio-pci maps the ROM for each read
+ * of the region, so the guest's many small reads go to our copy). What
+ * cannot be read reads as 0xFF, and is said once. */
+static void rom_load(struct vfio_dev *vd)
 {
+	uint64_t done = 0;
+
+	while (done < vd->rom_size) {
+		size_t chunk = vd->rom_size - done > 65536 ? 65536 : vd->rom_size - done;
+		ssize_t n = pread(vd->fd, vd->rom + done, chunk, vd->rom_region_off + done);
+		if (n <= 0) {
+			if (!done)
+				fprintf(stderr, "vmm: %s: the device's expansion ROM cannot be read (%s): "
+					"the guest reads 0xFF from it\n", vd->name,
+					n < 0 ? strerror(errno) : "empty");
+			break;
+		}
+		done += n;
+	}
+	vd->rom_len = done;
+	memset(vd->rom + done, 0xff, vd->rom_size - done);
+}
+
+static void rom_io(void *opaque, uint64_t off, void *data, unsigned len, bool is_write)
+{
+	struct vfio_dev *vd = opaque;
+
+	if (is_write)
+		return;		/* read-only */
+	pthread_mutex_lock(&vd->lock);
+	if (!vd->rom_loaded) {
+		rom_load(vd);
+		vd->rom_loaded = true;
+	}
+	vd->n_rom_reads++;
+	pthread_mutex_unlock(&vd->lock);
+	memset(data, 0xff, len);
+	if (off < vd->rom_size)
+		memcpy(data, vd->rom + off, len < vd->rom_size - off ? len : vd->rom_size - off);
+}
+
+static uint64_t pow2_at_least(uint64_t v)
+{
+	uint64_t p = 2048;	/* the smallest ROM BAR */
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+#define ROMFILE_MAX (16ull << 20)
+
+/* The guest's expansion ROM: romfile= read now (so a bad file stops the
+ * VMM before the guest runs), or the device's ROM region if it has one. */
+static int setup_rom(struct vfio_dev *vd, const struct passthrough_opts *o)
+{
+	const char *path = o->path;
+
+	if (o->rom_off)
+		return 0;
+	if (o->romfile) {
+		int fd = open(o->romfile, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			int e = errno;
+			FAIL("romfile=%s: %s", o->romfile, strerror(e));
+			if (fd >= 0)
+				close(fd);
+			return -e;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > ROMFILE_MAX) {
+			FAIL("romfile=%s: %s", o->romfile, !S_ISREG(st.st_mode) ? "not a regular file" :
+			     st.st_size == 0 ? "empty" : "larger than 16 MiB");
+			close(fd);
+			return -EINVAL;
+		}
+		vd->rom_size = pow2_at_least(st.st_size);
+		vd->rom = calloc(1, vd->rom_size);
+		ssize_t n = vd->rom ? read(fd, vd->rom, st.st_size) : -1;
+		int e = errno;
+		close(fd);
+		if (n != st.st_size) {
+			FAIL("romfile=%s: %s", o->romfile, n < 0 ? strerror(e) : "short read");
+			return -EIO;
+		}
+		vd->rom_len = n;
+		vd->rom_loaded = true;
+		vd->romfile = o->romfile;
+	} else {
+		struct vfio_region_info *ri = region_info(vd->fd, VFIO_PCI_ROM_REGION_INDEX);
+		if (!ri || !ri->size || !(ri->flags & VFIO_REGION_INFO_FLAG_READ)) {
+			free(ri);
+			return 0;	/* no ROM */
+		}
+		vd->rom_size = pow2_at_least(ri->size);
+		vd->rom_region_off = ri->offset;
+		free(ri);
+		if (vd->rom_size > ROMFILE_MAX) {
+			fprintf(stderr, "vmm: %s: expansion ROM of %#" PRIx64 " bytes not offered to "
+				"the guest (more than 16 MiB)\n", vd->name, vd->rom_size);
+			vd->rom_size = 0;
+			return 0;
+		}
+		if (!(vd->rom = malloc(vd->rom_size)))
+			return -ENOMEM;
+	}
+	pci_dev_set_rom(&vd->pci, vd->rom_size, rom_io, vd);
+	return 0;
+}
+
+int vfio_device_create(const struct passthrough_opts *o)
+{
+	const char *path = o->path;
+	bool iommu = o->iommu;
 	struct vfio_irq_info irqs[VFIO_PCI_NUM_IRQS] = { 0 };
 	uint8_t phys[PCI_CFG_SIZE];
 	struct stat st;
@@ -1237,6 +1362,10 @@ int vfio_device_create(const char *path, bool iommu)
 			goto fail;
 		}
 	}
+	if ((r = setup_rom(vd, o))) {
+		free(ranges);
+		goto fail;
+	}
 	if (irqs[VFIO_PCI_INTX_IRQ_INDEX].count && phys[CFG_INT_PIN] >= 1 && phys[CFG_INT_PIN] <= 4)
 		d->intx_pin = phys[CFG_INT_PIN];
 
@@ -1275,9 +1404,10 @@ int vfio_device_create(const char *path, bool iommu)
 		host_viommu_add(vd, d->devfn);
 	}
 	devices[n_devices++] = vd;
-	fprintf(stderr, "vmm: %s: %04x:%04x at 00:%02x.0%s, %u MSI-X vectors%s%s\n", vd->name,
+	fprintf(stderr, "vmm: %s: %04x:%04x at 00:%02x.0%s, %u MSI-X vectors%s%s%s\n", vd->name,
 		get16(phys), get16(phys + 2), d->devfn >> 3, iommu ? " behind the virtio-iommu" : "",
-		vd->msix_nvec, vd->msi_cap ? ", MSI" : "", d->intx_pin ? ", INTx" : "");
+		vd->msix_nvec, vd->msi_cap ? ", MSI" : "", d->intx_pin ? ", INTx" : "",
+		!vd->rom_size ? "" : vd->romfile ? ", ROM from romfile=" : ", ROM");
 	return 0;
 fail:
 	vfio_dev_free(vd);
@@ -1294,6 +1424,13 @@ void vfio_print_stats(FILE *f)
 			vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes, vd->n_unmask_kicks);
 		fprintf(f, "%s: known to KVM (KVM-VFIO device): %s\n", vd->name,
 			vd->kvm_file ? "yes" : "no");
+		if (vd->rom_size)
+			fprintf(f, "%s: expansion ROM: %" PRIu64 " KiB BAR from %s%s, %" PRIu64
+				" bytes of content, %" PRIu64 " guest reads\n", vd->name,
+				vd->rom_size >> 10, vd->romfile ? "romfile=" : "the device",
+				vd->romfile ? vd->romfile : "", vd->rom_len, vd->n_rom_reads);
+		else
+			fprintf(f, "%s: expansion ROM: none\n", vd->name);
 		if (vd->msix_cap)
 			fprintf(f, "%s: MSI-X host vectors: at most %u of %u enabled; grown %" PRIu64
 				" times in place, %" PRIu64 " by re-enabling\n", vd->name,

@@ -3,7 +3,9 @@
 # driver before handing the device to vfio-pci, L2 reads it; L2 writes its
 # own pattern, reboots (the VMM re-executes and resets the device), checks
 # it again and powers off; L1 takes the device back and reads L2's pattern.
-# Bad input: a path that is not a VFIO cdev.
+# Expansion ROM: L2 reads the controller's ROM (run-nested.sh gives L1's
+# NVMe one) as L1 reads it, and with romfile= the file's instead.
+# Bad input: a path that is not a VFIO cdev; a romfile= that is missing.
 . /scenarios/lib.sh
 . /scenarios/passthrough-lib.sh
 
@@ -14,6 +16,12 @@ check "L1 nvme driver sees the disk" wait_for "[ -b /dev/nvme0n1 ]" 60
 dd if=/dev/urandom of=/tmp/l1pat bs=1M count=2 2>/dev/null
 dd if=/tmp/l1pat of=/dev/nvme0n1 bs=1M seek=8 conv=fsync 2>/dev/null
 l1w=$(md5sum </tmp/l1pat | cut -d' ' -f1)
+rom=/sys/bus/pci/devices/$NVME_BDF/rom
+echo 1 >"$rom"
+l1rom="$(md5sum <"$rom" | cut -d' ' -f1) $(wc -c <"$rom")"
+echo 0 >"$rom"
+echo "L1: its NVMe's expansion ROM: $l1rom (md5, bytes)"
+check "L1's NVMe has an expansion ROM" [ "${l1rom#* }" -gt 0 ]
 nvme_rebind vfio-pci
 check "device back on vfio-pci" wait_for "[ -e /dev/vfio/devices/vfio0 ]" 30
 
@@ -31,6 +39,15 @@ rc=$?
 sed 's/^/  bad| /' /tmp/bad2.log
 check "--device path=<missing>: exit 2 with a message" \
 	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/nonexistent: cannot open' /tmp/bad2.log"
+
+# Bad input: romfile= names no file. Said with the flag, exit 2, and the
+# device is left as it was (the runs below use it).
+timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+	--device path=/dev/vfio/devices/vfio0,romfile=/nonexistent.rom </dev/null >/tmp/bad3.log 2>&1
+rc=$?
+sed 's/^/  bad| /' /tmp/bad3.log
+check "--device ...,romfile=<missing>: exit 2 with a message" \
+	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/vfio0: romfile=/nonexistent.rom: No such file' /tmp/bad3.log"
 
 # A clean run of this L2 (two boots) takes well under a minute. Now and
 # then an L2 under TCG stops getting timer ticks for minutes (RCU stall
@@ -69,6 +86,13 @@ echo "L1: MSI-X host vectors (most enabled at once, of, times grown in place): $
 set -- $hv
 check "MSI-X: the host enables the vectors the guest uses, not all it offers, growing in place" \
 	[ "${1:-0}" -ge 1 -a "${1:-0}" -lt "${2:-0}" -a "${3:-0}" -ge 1 ]
+# The expansion ROM, through our ROM BAR: what L1 reads of it, and the
+# guest's reads counted (--stats).
+r=$(sed -n 's/.*L2-ROM: \([0-9a-f]* [0-9]*\).*/\1/p' /tmp/pt.log | head -1)
+echo "L1: L2 read the expansion ROM as: ${r:-nothing}"
+check "L2 reads the device's expansion ROM as L1 does" [ -n "$r" -a "$r" = "$l1rom" ]
+check "--stats: the ROM is the device's, and the guest read it" \
+	grep -q 'expansion ROM: 32 KiB BAR from the device, 32768 bytes of content, [1-9][0-9]* guest reads' /tmp/pt.log
 # KVM was told of the device (the KVM-VFIO device), on each boot of the
 # VMM (it re-executes on the guest's reboot).
 check "the device was added to KVM's VFIO device on both boots" \
@@ -76,12 +100,17 @@ check "the device was added to KVM's VFIO device on both boots" \
 
 # INTx: with pci=nomsi the guest's nvme driver falls back to the legacy
 # interrupt (eventfd + KVM resample irqfd on the slot's GSI).
+# This boot also gives the guest a ROM of ours (romfile=, 16 KiB).
+sh /scenarios/mkrom.sh /tmp/alt.rom 16 "romfile= for the passthrough scenario"
+alt="$(md5sum </tmp/alt.rom | cut -d' ' -f1) 16384"
 L2_CMDLINE_EXTRA="pci=nomsi"
-run_l2 /tmp/pt-intx.log 200 passthrough --cpus 1 --memory 256M \
-	--device path=/dev/vfio/devices/vfio0
+run_l2 /tmp/pt-intx.log 200 passthrough --cpus 1 --memory 256M --stats \
+	--device path=/dev/vfio/devices/vfio0,romfile=/tmp/alt.rom
 rc=$?
 L2_CMDLINE_EXTRA=
 check "INTx: vmm exits 0" [ $rc -eq 0 ]
+r=$(sed -n 's/.*L2-ROM: \([0-9a-f]* [0-9]*\).*/\1/p' /tmp/pt-intx.log | head -1)
+check "romfile=: L2 reads the file as its device's ROM" [ -n "$r" -a "$r" = "$alt" ]
 check "INTx: nvme uses the IO-APIC line" grep -q "L2-IRQ: .*IO-APIC.*nvme" /tmp/pt-intx.log
 r3=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt-intx.log | head -1)
 check "INTx: L2 reads the pattern" [ -n "$r3" -a "$r3" = "$w2" ]

@@ -5,6 +5,15 @@ i=0
 while [ ! -b /dev/nvme0n1 ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
 [ -b /dev/nvme0n1 ] || { echo "L2-NVME: missing"; ls /sys/bus/pci/devices; exit 1; }
 echo "L2-NVME: ready"
+# The controller's expansion ROM, read the way Linux offers it (sysfs).
+dev=$(readlink -f /sys/class/nvme/nvme0/device)
+if [ -e "$dev/rom" ]; then
+	echo 1 >"$dev/rom"
+	echo "L2-ROM: $(md5sum <"$dev/rom" | cut -d' ' -f1) $(wc -c <"$dev/rom")"
+	echo 0 >"$dev/rom"
+else
+	echo "L2-ROM: none"
+fi
 grep nvme /proc/interrupts | tr -s ' ' | sed 's/^/L2-IRQ: /'
 if [ "$(dd if=/dev/nvme0n1 bs=1M skip=15 count=1 2>/dev/null | head -c 16)" = "LEANVMM-PT-TAG!!" ]; then
 	echo "L2-READ-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)"

@@ -192,6 +192,32 @@ static void test_virtio_notify(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--virtio-notify"), CLI_ERROR);
 }
 
+static void test_device_rom(void **state)
+{
+	struct vmm_config c;
+	const char *dev = "path=/dev/vfio/devices/vfio0";
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device", (char *)dev), CLI_OK);
+	assert_int_equal(c.ndevices, 1);
+	assert_string_equal(c.devices[0].path, dev + 5);
+	assert_false(c.devices[0].rom_off);		/* the device's ROM by default */
+	assert_null(c.devices[0].romfile);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
+			       "path=/dev/vfio/devices/vfio0,rom=off"), CLI_OK);
+	assert_true(c.devices[0].rom_off);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
+			       "path=/dev/vfio/devices/vfio0,rom=on,romfile=/x/vbios.rom"), CLI_OK);
+	assert_false(c.devices[0].rom_off);
+	assert_string_equal(c.devices[0].romfile, "/x/vbios.rom");
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
+			       "path=/dev/vfio/devices/vfio0,rom=off,romfile=/x/vbios.rom"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
+			       "path=/dev/vfio/devices/vfio0,rom=maybe"), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
+			       "path=/dev/vfio/devices/vfio0,romfile="), CLI_ERROR);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device", "rom=off"), CLI_ERROR);
+}
+
 static void test_help_version(void **state)
 {
 	struct vmm_config c;
@@ -210,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_iommu_poll),
 		cmocka_unit_test(test_disk_indirect),
 		cmocka_unit_test(test_virtio_notify),
+		cmocka_unit_test(test_device_rom),
 		cmocka_unit_test(test_help_version),
 	};
 

@@ -1,6 +1,7 @@
 /* Unit tests for vmm/pci.c: config space through ECAM and 0xCF8/0xCFC,
  * absent functions, BAR placement, sizing and relocation (checked on the
- * real I/O buses), the command register, capabilities, INTx routing. */
+ * real I/O buses), the expansion ROM BAR, the command register,
+ * capabilities, INTx routing. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -228,6 +229,67 @@ static void test_bar_sizing(void **state)
 	assert_true(mmio_claimed(orig0));
 }
 
+/* The expansion ROM BAR: placed at registration but disabled; sized like
+ * Linux sizes it (enable bit kept apart); decodes only with its enable bit
+ * and memory decoding both on; writes through it change nothing. */
+static void test_rom_bar(void **state)
+{
+	pci_dev_set_rom(&dev, 0x400, bar_fn, (void *)6);	/* under 2 KiB: ignored */
+	assert_int_equal(dev.bars[PCI_ROM_BAR].kind, PCI_BAR_NONE);
+	pci_dev_set_rom(&dev, 0x3000, bar_fn, (void *)6);	/* not a power of two */
+	assert_int_equal(dev.bars[PCI_ROM_BAR].kind, PCI_BAR_NONE);
+	pci_dev_set_rom(&dev, 0x8000, bar_fn, (void *)6);
+	assert_int_equal(pci_register(&dev), 0);
+	unsigned df = dev.devfn;
+	uint32_t rom = ecam_read(df, 0x30, 4);
+
+	assert_int_not_equal(rom, 0);
+	assert_int_equal(rom & 0x7FFF, 0);		/* aligned, disabled */
+	assert_true(rom >= LAYOUT_PCI_MMIO32 && rom < LAYOUT_PCI_MMIO32 + LAYOUT_PCI_MMIO32_SIZE);
+	assert_true(rom != dev.bars[0].addr);
+	assert_false(dev.bars[PCI_ROM_BAR].mapped);
+	assert_false(mmio_claimed(rom));
+	/* Memory decoding is on (registration); the ROM stays off until its
+	 * own enable bit is set. */
+	assert_int_equal(ecam_read(df, 0x04, 2) & 2, 2);
+
+	/* Sizing: all-ones in the address bits, enable bit kept clear. */
+	ecam_write(df, 0x30, 0xFFFFF800, 4);
+	assert_int_equal(ecam_read(df, 0x30, 4), 0xFFFF8000);
+	assert_false(dev.bars[PCI_ROM_BAR].mapped);
+	ecam_write(df, 0x30, rom, 4);
+	assert_int_equal(ecam_read(df, 0x30, 4), rom);
+
+	/* Enabled: reads at its address go to the ROM's handler. */
+	moved.calls = 0;
+	ecam_write(df, 0x30, rom | 1, 4);
+	assert_int_equal(ecam_read(df, 0x30, 4), rom | 1);
+	assert_true(dev.bars[PCI_ROM_BAR].mapped);
+	hits = 0;
+	assert_true(mmio_claimed(rom + 0x1234));
+	assert_int_equal(hits, 1);
+	assert_int_equal(last_off, 0x1234);
+	assert_ptr_equal(last_opaque, (void *)6);
+	/* The ROM is no BAR0-5: bar_moved is not told of it. */
+	assert_int_equal(moved.calls, 0);
+
+	/* Memory decoding off unmaps it; on again maps it. */
+	ecam_write(df, 0x04, 0, 2);
+	assert_false(mmio_claimed(rom));
+	ecam_write(df, 0x04, 2, 2);
+	assert_true(mmio_claimed(rom));
+
+	/* Moved while enabled (byte writes too), then disabled. */
+	uint32_t rom2 = rom + 0x10000;
+	for (unsigned i = 0; i < 4; i++)
+		ecam_write(df, 0x30 + i, ((rom2 | 1) >> (8 * i)) & 0xFF, 1);
+	assert_false(mmio_claimed(rom));
+	assert_true(mmio_claimed(rom2));
+	ecam_write(df, 0x30, rom2, 4);
+	assert_false(mmio_claimed(rom2));
+	assert_false(dev.bars[PCI_ROM_BAR].mapped);
+}
+
 static void test_bar_relocation(void **state)
 {
 	assert_int_equal(pci_register(&dev), 0);
@@ -422,6 +484,7 @@ int main(void)
 		T(test_absent),
 		T(test_register_and_place),
 		T(test_bar_sizing),
+		T(test_rom_bar),
 		T(test_bar_relocation),
 		T(test_command_register),
 		T(test_cf8_cfc),

@@ -384,7 +384,7 @@ static int create_captured(const char *path, char *buf, size_t len)
 	unlink(tmpl);
 	fflush(stderr);
 	dup2(t, 2);
-	int r = vfio_device_create(path, false);
+	int r = vfio_device_create(&(struct passthrough_opts){ .path = path });
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
