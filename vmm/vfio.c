@@ -7,10 +7,11 @@
  *   (iommu=on) the guest's domains decide, through the iommufd backend
  *   (devices/virtio-iommu/backend-iommufd.c).
  * - Config space: the header is virtual (IDs copied, BARs placed in our
- *   windows); the expansion ROM is a ROM BAR of ours whose reads are served
- *   from a copy of the device's ROM region, taken at the first read (or
- *   from a file: romfile=; none with rom=off); the capability list is re-linked to
- *   keep PM, PCI Express, MSI and MSI-X (MSI and MSI-X virtualised here)
+ *   windows); the expansion ROM is a ROM BAR of ours whose reads are
+ *   served from a copy of the device's ROM region, taken at the first read
+ *   (or from a file: romfile=; none with rom=off); the capability list is
+ *   re-linked to keep PM, PCI Express, MSI and MSI-X (MSI and MSI-X
+ *   virtualised here)
  *   and drop the others; extended capabilities are hidden. Everything else
  *   at 0x40 and above goes to the device's config region (vfio-pci filters
  *   it further).
@@ -148,8 +149,9 @@ struct vfio_dev {
 	int intx_fd, intx_rfd;
 	bool intx_vfio_on;
 
-	/* Expansion ROM: the guest's copy (rom_len bytes loaded or read from
-	 * romfile=, the rest of rom_size 0xFF), loaded at the first read. */
+	/* Expansion ROM: the guest's copy of rom_size bytes, rom_len of them
+	 * from the device (at the guest's first read) or from romfile= (at
+	 * start), the rest 0xFF as unprogrammed ROM reads. */
 	uint8_t *rom;
 	uint64_t rom_size, rom_len, rom_region_off;
 	const char *romfile;
@@ -1136,14 +1138,15 @@ static int setup_rom(struct vfio_dev *vd, const struct passthrough_opts *o)
 			return -EINVAL;
 		}
 		vd->rom_size = pow2_at_least(st.st_size);
-		vd->rom = calloc(1, vd->rom_size);
+		vd->rom = malloc(vd->rom_size);
 		ssize_t n = vd->rom ? read(fd, vd->rom, st.st_size) : -1;
-		int e = errno;
+		int e = vd->rom ? errno : ENOMEM;
 		close(fd);
 		if (n != st.st_size) {
 			FAIL("romfile=%s: %s", o->romfile, n < 0 ? strerror(e) : "short read");
-			return -EIO;
+			return n < 0 ? -e : -EIO;
 		}
+		memset(vd->rom + n, 0xff, vd->rom_size - n);
 		vd->rom_len = n;
 		vd->rom_loaded = true;
 		vd->romfile = o->romfile;
@@ -1162,8 +1165,10 @@ static int setup_rom(struct vfio_dev *vd, const struct passthrough_opts *o)
 			vd->rom_size = 0;
 			return 0;
 		}
-		if (!(vd->rom = malloc(vd->rom_size)))
+		if (!(vd->rom = malloc(vd->rom_size))) {
+			FAIL("out of memory");
 			return -ENOMEM;
+		}
 	}
 	pci_dev_set_rom(&vd->pci, vd->rom_size, rom_io, vd);
 	return 0;
