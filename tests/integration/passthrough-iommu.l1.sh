@@ -3,7 +3,8 @@
 # its nvme driver, each MAP one IOMMU_IOAS_MAP on the domain's IOAS. Data
 # round-trips both ways (L1 -> L2 -> L1), the --stats counters show guest
 # MAPs == IOAS_MAP calls, and a second VMM asking for the same device while
-# the first holds it is refused with a clear message.
+# the first holds it is refused with a clear message. The device's
+# expansion ROM is hidden here (rom=off).
 . /scenarios/lib.sh
 . /scenarios/passthrough-lib.sh
 
@@ -24,7 +25,7 @@ rm -f /tmp/pti.rc
 # scenario covers growing in place.
 ( export VMM_DEBUG_MSIX_NORESIZE=1
   run_l2 /tmp/pti.log 900 passthrough-iommu --cpus 1 --memory 256M --iommu --stats \
-	--device path=/dev/vfio/devices/vfio0,iommu=on; echo $? >/tmp/pti.rc ) &
+	--device path=/dev/vfio/devices/vfio0,iommu=on,rom=off; echo $? >/tmp/pti.rc ) &
 check "L2 booted" wait_for "grep -q L2-INIT-MARKER /tmp/pti.log" 300
 # Guest RAM in transparent huge pages (L1's kernel has THP in madvise mode,
 # the VMM marks guest RAM MADV_HUGEPAGE): the booted guest has touched
@@ -52,6 +53,8 @@ check "second VMM on the same device: says it is busy" \
 wait_for "[ -s /tmp/pti.rc ]" 900
 check "vmm exits 0" [ "$(cat /tmp/pti.rc)" = 0 ]
 check "nvme driver bound in L2" grep -q "L2-NVME: ready" /tmp/pti.log
+check "rom=off: the guest has no expansion ROM (no ROM BAR, --stats says none)" \
+	sh -c "grep -q 'L2-ROM: none' /tmp/pti.log && grep -q 'expansion ROM: none' /tmp/pti.log"
 # L2 names the NVMe's IOMMU (the virtio-iommu's PCI function) and its
 # group's domain type: DMA (translated, strict), not identity or DMA-FQ.
 check "the NVMe is behind the virtio-iommu in L2, strict DMA domain" \

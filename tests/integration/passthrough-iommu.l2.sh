@@ -12,6 +12,10 @@ for d in /sys/bus/pci/devices/*; do
 	g=$(basename "$(readlink "$d/iommu_group")")
 	echo "L2-NVME-IOMMU: $(basename "$(readlink "$d/iommu")") group $g type $(cat "/sys/kernel/iommu_groups/$g/type" 2>/dev/null)"
 done
+# The VMM runs this one with rom=off: no ROM BAR, so Linux offers no rom
+# file for the controller.
+dev=$(readlink -f /sys/class/nvme/nvme0/device)
+echo "L2-ROM: $([ -e "$dev/rom" ] && echo present || echo none)"
 echo "L2-READ-L1-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=8 count=2 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)"
 dd if=/dev/urandom of=/tmp/pat bs=1M count=4 2>/dev/null
 dd if=/tmp/pat of=/dev/nvme0n1 bs=1M seek=16 oflag=direct conv=fsync 2>/dev/null
