@@ -36,8 +36,10 @@
  *   goes by the IOAS path alone, which it does in either case.
  * - The device is reset at creation; a guest reboot re-executes the VMM,
  *   which opens and resets it again. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1174,6 +1176,51 @@ static int setup_rom(struct vfio_dev *vd, const struct passthrough_opts *o)
 	return 0;
 }
 
+/* path=/sys/bus/pci/devices/BDF (cloud-hypervisor's way of naming the
+ * device): the function's VFIO cdev is the vfio-dev/vfioN in that directory,
+ * which exists while vfio-pci drives it. 0: not a directory, use path as it
+ * is; 1: cdev set; < 0: said why not. */
+static const char *vfio_cdev_dir = "/dev/vfio/devices";
+
+static int sysfs_to_cdev(const char *path, char *cdev, size_t n)
+{
+	char p[PATH_MAX], drv[PATH_MAX];
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	snprintf(p, sizeof(p), "%s/vfio-dev", path);
+	DIR *d = opendir(p);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (!strncmp(de->d_name, "vfio", 4))
+				break;
+		if (de)
+			snprintf(cdev, n, "%s/%s", vfio_cdev_dir, de->d_name);
+		closedir(d);
+		if (de)
+			return 1;
+	}
+	snprintf(p, sizeof(p), "%s/config", path);
+	if (access(p, F_OK) != 0) {
+		FAIL("a directory, not a PCI function's in sysfs (expected "
+		     "/sys/bus/pci/devices/DDDD:BB:DD.F or /dev/vfio/devices/vfioN)");
+		return -ENODEV;
+	}
+	snprintf(p, sizeof(p), "%s/driver", path);
+	ssize_t k = readlink(p, drv, sizeof(drv) - 1);
+	if (k > 0) {
+		drv[k] = 0;
+		const char *name = strrchr(drv, '/');
+		FAIL("the function is bound to %s, not vfio-pci (bind it to vfio-pci; "
+		     "see docs/passthrough.md)", name ? name + 1 : drv);
+	} else {
+		FAIL("the function has no driver: bind it to vfio-pci (see docs/passthrough.md)");
+	}
+	return -ENODEV;
+}
+
 int vfio_device_create(const struct passthrough_opts *o)
 {
 	const char *path = o->path;
@@ -1200,13 +1247,22 @@ int vfio_device_create(const struct passthrough_opts *o)
 	vd->path = path;
 	vd->iommu = iommu;
 	pthread_mutex_init(&vd->lock, NULL);
-	const char *base = strrchr(path, '/');
-	snprintf(vd->name, sizeof(vd->name), "vfio %s", base ? base + 1 : path);
+	char cdev[PATH_MAX];
+	const char *open_path = path;
+	if ((r = sysfs_to_cdev(path, cdev, sizeof(cdev))) < 0)
+		goto fail;
+	if (r == 1)
+		open_path = cdev;
+	const char *base = strrchr(open_path, '/');
+	snprintf(vd->name, sizeof(vd->name), "vfio %.58s", base ? base + 1 : open_path);
 
-	vd->fd = open(path, O_RDWR | O_CLOEXEC);
+	vd->fd = open(open_path, O_RDWR | O_CLOEXEC);
 	if (vd->fd < 0) {
 		r = -errno;
-		FAIL("cannot open: %s", strerror(-r));
+		if (open_path != path)
+			FAIL("cannot open its VFIO cdev %s: %s", open_path, strerror(-r));
+		else
+			FAIL("cannot open: %s", strerror(-r));
 		goto fail;
 	}
 	if (fstat(vd->fd, &st) < 0 || !S_ISCHR(st.st_mode)) {

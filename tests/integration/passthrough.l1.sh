@@ -5,7 +5,9 @@
 # it again and powers off; L1 takes the device back and reads L2's pattern.
 # Expansion ROM: L2 reads the controller's ROM (run-nested.sh gives L1's
 # NVMe one) as L1 reads it, and with romfile= the file's instead.
-# Bad input: a path that is not a VFIO cdev; a romfile= that is missing.
+# Bad input: a path that is not a VFIO cdev; a romfile= that is missing; a
+# function named in sysfs that vfio-pci does not drive (the NIC). The last
+# boot names the NVMe by its sysfs directory, as cloud-hypervisor does.
 . /scenarios/lib.sh
 . /scenarios/passthrough-lib.sh
 
@@ -48,6 +50,16 @@ rc=$?
 sed 's/^/  bad| /' /tmp/bad3.log
 check "--device ...,romfile=<missing>: exit 2 with a message" \
 	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/vfio0: romfile=/nonexistent.rom: No such file' /tmp/bad3.log"
+
+# Bad input: a function in sysfs that is not bound to vfio-pci (L1's NIC).
+nic=
+for d in /sys/bus/pci/devices/*; do [ "$(cat "$d/class")" = 0x020000 ] && nic=$d && break; done
+timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+	--device path="$nic" </dev/null >/tmp/bad4.log 2>&1
+rc=$?
+sed 's/^/  bad| /' /tmp/bad4.log
+check "--device path=<sysfs dir of a NIC on its own driver>: exit 2, names the driver" \
+	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=$nic: the function is bound to e1000e, not vfio-pci' /tmp/bad4.log"
 
 # A clean run of this L2 (two boots) takes well under a minute. Now and
 # then an L2 under TCG stops getting timer ticks for minutes (RCU stall
@@ -100,15 +112,18 @@ check "the device was added to KVM's VFIO device on both boots" \
 
 # INTx: with pci=nomsi the guest's nvme driver falls back to the legacy
 # interrupt (eventfd + KVM resample irqfd on the slot's GSI).
-# This boot also gives the guest a ROM of ours (romfile=, 16 KiB).
+# This boot names the device by its sysfs directory, and gives the guest
+# a ROM of ours (romfile=, 16 KiB).
 sh /scenarios/mkrom.sh /tmp/alt.rom 16 "romfile= for the passthrough scenario"
 alt="$(md5sum </tmp/alt.rom | cut -d' ' -f1) 16384"
 L2_CMDLINE_EXTRA="pci=nomsi"
 run_l2 /tmp/pt-intx.log 200 passthrough --cpus 1 --memory 256M --stats \
-	--device path=/dev/vfio/devices/vfio0,romfile=/tmp/alt.rom
+	--device path=/sys/bus/pci/devices/$NVME_BDF,romfile=/tmp/alt.rom
 rc=$?
 L2_CMDLINE_EXTRA=
 check "INTx: vmm exits 0" [ $rc -eq 0 ]
+check "path=/sys/bus/pci/devices/BDF: the VMM opened the function's cdev (vfio0)" \
+	grep -q 'vmm: vfio vfio0: 1b36:0010 at' /tmp/pt-intx.log
 r=$(sed -n 's/.*L2-ROM: \([0-9a-f]* [0-9]*\).*/\1/p' /tmp/pt-intx.log | head -1)
 check "romfile=: L2 reads the file as its device's ROM" [ -n "$r" -a "$r" = "$alt" ]
 check "INTx: nvme uses the IO-APIC line" grep -q "L2-IRQ: .*IO-APIC.*nvme" /tmp/pt-intx.log

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <linux/iommufd.h>
@@ -429,6 +430,45 @@ static void test_bad_input_messages(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/* path= naming the function in sysfs: resolved through its vfio-dev/
+ * directory, or refused saying why (stand-in sysfs directories). */
+static void test_sysfs_path(void **state)
+{
+	char dir[] = "/tmp/test_vfio_sysfs.XXXXXX", p[256], msg[1024];
+	int before = count_fds(), r;
+
+	assert_non_null(mkdtemp(dir));
+	/* Not a PCI function's directory. */
+	r = create_captured(dir, msg, sizeof(msg));
+	assert_int_equal(r, -ENODEV);
+	assert_non_null(strstr(msg, "a directory, not a PCI function's in sysfs"));
+	/* A function with no driver, then one bound to nvme. */
+	snprintf(p, sizeof(p), "%s/config", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	r = create_captured(dir, msg, sizeof(msg));
+	assert_int_equal(r, -ENODEV);
+	assert_non_null(strstr(msg, "the function has no driver: bind it to vfio-pci"));
+	snprintf(p, sizeof(p), "%s/driver", dir);
+	assert_int_equal(symlink("../../../bus/pci/drivers/nvme", p), 0);
+	r = create_captured(dir, msg, sizeof(msg));
+	assert_int_equal(r, -ENODEV);
+	assert_non_null(strstr(msg, "the function is bound to nvme, not vfio-pci"));
+	/* Bound to vfio-pci: its cdev is the one opened (none here). */
+	snprintf(p, sizeof(p), "%s/vfio-dev", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/vfio-dev/vfio977", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	r = create_captured(dir, msg, sizeof(msg));
+	assert_true(r < 0);
+	snprintf(p, sizeof(p), "--device path=%s: cannot open its VFIO cdev /dev/vfio/devices/vfio977", dir);
+	assert_non_null(strstr(msg, p));
+	assert_int_equal(strchr(msg, '\n') - msg + 1, (long)strlen(msg));
+	assert_int_equal(count_fds(), before);
+
+	snprintf(p, sizeof(p), "rm -rf %s", dir);
+	assert_int_equal(system(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_outside_ram_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constrain_from_iova_ranges, setup, teardown),
 		cmocka_unit_test(test_bad_input_messages),
+		cmocka_unit_test(test_sysfs_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
