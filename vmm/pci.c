@@ -311,6 +311,8 @@ static void header_write(struct pci_dev *d, uint32_t off, const uint8_t *v, unsi
 	pci_cfg_default_write(d, off, v, len);
 	if ((get16(d->cfg + PCI_COMMAND) ^ old_cmd) & (PCI_CMD_IO | PCI_CMD_MEM))
 		bars_update(d);
+	if (off < PCI_COMMAND + 2 && off + len > PCI_COMMAND && d->ops && d->ops->cmd_written)
+		d->ops->cmd_written(d, old_cmd, get16(d->cfg + PCI_COMMAND));
 }
 
 void pci_cfg_access(struct pci_dev *d, uint32_t off, void *data, unsigned len, bool is_write)

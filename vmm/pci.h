@@ -51,6 +51,11 @@ struct pci_dev_ops {
 	 * the BAR was mapped (0: it was not), new_addr its address now, enabled
 	 * whether it is mapped now. Called with the bus's config lock held. */
 	void (*bar_moved)(struct pci_dev *d, int bar, uint64_t old_addr, uint64_t new_addr, bool enabled);
+	/* The guest wrote the command register: old_cmd was its value, cmd
+	 * is (the bus has already followed memory and I/O decoding). For a
+	 * device that passes bits on, e.g. bus mastering. Called with the
+	 * bus's config lock held. */
+	void (*cmd_written)(struct pci_dev *d, uint16_t old_cmd, uint16_t cmd);
 };
 
 struct pci_dev {

@@ -24,9 +24,9 @@
  *   VMM. The host enables only the MSI-X vectors up to the highest one the
  *   guest has unmasked, growing the set as the guest unmasks more.
  *   INTx is an irqfd with resample (VFIO unmasks on the guest's EOI).
- * - The physical command register gets memory, I/O and bus-master enable at
- *   creation (the bus emulates the guest's view of it; BAR decoding is
- *   ours).
+ * - The physical command register gets memory and I/O enable at creation
+ *   (the bus emulates the guest's view of them; BAR decoding is ours); bus
+ *   mastering and INTx disable follow the guest's writes.
  * - Behind the virtio-iommu, each endpoint also gets a vDEVICE on a host
  *   vIOMMU whose virt_id is its endpoint ID (the BDF the VIOT names), when
  *   the kernel has vIOMMU/vDEVICE and the host IOMMU can allocate the
@@ -83,6 +83,7 @@
 #define CMD_IO		0x1
 #define CMD_MEM		0x2
 #define CMD_MASTER	0x4
+#define CMD_INTX_OFF	0x400
 #define STATUS_CAPS	0x10
 #define CAP_PM		0x01
 #define CAP_MSI		0x05
@@ -159,6 +160,11 @@ struct vfio_dev {
 	const char *romfile;
 	bool rom_loaded;
 	uint64_t n_rom_reads;
+
+	/* The physical command register: decoding as set at creation, bus
+	 * mastering and INTx disable as the guest sets them. */
+	uint16_t phys_cmd;
+	uint64_t n_master_on, n_master_off;
 
 	struct viommu_iommufd_ep be_ep;
 	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_unmask_kicks;
@@ -1034,10 +1040,39 @@ static void vfio_dev_free(struct vfio_dev *vd)
 	free(vd);
 }
 
+/* Bus mastering and INTx disable go to the device as the guest sets them:
+ * a guest that stops a device's DMA (driver unbind, shutdown, kexec) stops
+ * it on the host too, and vfio-pci masks INTx for a guest that disables
+ * it. Memory and I/O decoding stay on in the device (the guest's view of
+ * them is the bus's, through the memory slots and traps). */
+static void vfio_cmd_written(struct pci_dev *d, uint16_t old_cmd, uint16_t cmd)
+{
+	struct vfio_dev *vd = d->priv;
+	uint16_t pass = CMD_MASTER | CMD_INTX_OFF;
+	uint16_t phys = (vd->phys_cmd & ~pass) | (cmd & pass);
+	uint8_t c2[2];
+
+	if (phys == vd->phys_cmd)
+		return;
+	if ((phys ^ vd->phys_cmd) & CMD_MASTER) {
+		if (phys & CMD_MASTER)
+			vd->n_master_on++;
+		else
+			vd->n_master_off++;
+	}
+	put16(c2, phys);
+	if (cfg_pwrite(vd, CFG_COMMAND, c2, 2) == 0)
+		vd->phys_cmd = phys;
+	else
+		fprintf(stderr, "vmm: %s: cannot write the device's command register "
+			"(bus master %s)\n", vd->name, phys & CMD_MASTER ? "on" : "off");
+}
+
 static const struct pci_dev_ops vfio_pci_ops = {
 	.cfg_read = vfio_cfg_read,
 	.cfg_write = vfio_cfg_write,
 	.bar_moved = vfio_bar_moved,
+	.cmd_written = vfio_cmd_written,
 };
 
 #define FAIL(...) do { fprintf(stderr, "vmm: --device path=%s: ", path); \
@@ -1430,14 +1465,16 @@ int vfio_device_create(const struct passthrough_opts *o)
 	if (irqs[VFIO_PCI_INTX_IRQ_INDEX].count && phys[CFG_INT_PIN] >= 1 && phys[CFG_INT_PIN] <= 4)
 		d->intx_pin = phys[CFG_INT_PIN];
 
-	/* The device decodes and masters; what the guest sees is ours. */
-	uint16_t cmd = get16(phys + CFG_COMMAND) | CMD_MEM | CMD_MASTER;
+	/* The device decodes; what the guest sees is ours. It masters (DMA,
+	 * MSIs) once the guest turns bus mastering on (vfio_cmd_written). */
+	uint16_t cmd = (get16(phys + CFG_COMMAND) | CMD_MEM) & ~(CMD_MASTER | CMD_INTX_OFF);
 	for (int i = 0; i < 6; i++)
 		if (d->bars[i].kind == PCI_BAR_IO)
 			cmd |= CMD_IO;
 	uint8_t c2[2];
 	put16(c2, cmd);
 	cfg_pwrite(vd, CFG_COMMAND, c2, 2);
+	vd->phys_cmd = cmd;
 
 	r = pci_register(d);
 	if (r) {
@@ -1485,6 +1522,9 @@ void vfio_print_stats(FILE *f)
 			vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes, vd->n_unmask_kicks);
 		fprintf(f, "%s: known to KVM (KVM-VFIO device): %s\n", vd->name,
 			vd->kvm_file ? "yes" : "no");
+		fprintf(f, "%s: bus master (the guest's, on the device): %s; turned on %" PRIu64
+			", off %" PRIu64 " times\n", vd->name, vd->phys_cmd & CMD_MASTER ? "on" : "off",
+			vd->n_master_on, vd->n_master_off);
 		if (vd->rom_size)
 			fprintf(f, "%s: expansion ROM: %" PRIu64 " KiB BAR from %s%s, %" PRIu64
 				" bytes of content, %" PRIu64 " guest reads\n", vd->name,

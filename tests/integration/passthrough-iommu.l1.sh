@@ -41,6 +41,15 @@ echo "L1: the VMM's KVM-VFIO device fds: $kv"
 check "the VMM holds one KVM-VFIO device" [ "$kv" = 1 ]
 check "no 'KVM has no VFIO device' note" sh -c '! grep -q "KVM has no VFIO device" /tmp/pti.log'
 
+# Bus mastering reaches the device as the guest sets it: on while L2's
+# nvme driver runs, off once it has unbound (read from the device's own
+# config space, while the VMM still runs; vfio-pci resets it on release).
+master() { echo $(($(dd if=/sys/bus/pci/devices/$NVME_BDF/config bs=1 skip=4 count=1 2>/dev/null |
+	od -An -tu1) & 4)); }
+wait_for "grep -q 'L2-NVME: ready' /tmp/pti.log" 300
+m=$(master)
+check "bus master on in the device while L2's nvme driver runs" [ -n "$(pidof vmm)" -a "$m" = 4 ]
+
 # A second VMM wanting the device while the first holds it.
 timeout 120 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
 	--device path=/dev/vfio/devices/vfio0 </dev/null >/tmp/busy.log 2>&1
@@ -50,7 +59,13 @@ check "second VMM on the same device: exit 2" [ $rc -eq 2 ]
 check "second VMM on the same device: says it is busy" \
 	grep -q -- "--device path=/dev/vfio/devices/vfio0: the device is busy" /tmp/busy.log
 
+wait_for "grep -q 'L2-NVME: unbound' /tmp/pti.log" 900
+m=$(master)
+check "bus master off in the device once L2's nvme driver unbound (the VMM still running)" \
+	[ -n "$(pidof vmm)" -a "$m" = 0 ]
 wait_for "[ -s /tmp/pti.rc ]" 900
+check "--stats: bus mastering turned on and off by the guest" \
+	grep -q 'bus master (the guest.s, on the device): off; turned on [1-9][0-9]*, off [1-9]' /tmp/pti.log
 check "vmm exits 0" [ "$(cat /tmp/pti.rc)" = 0 ]
 check "nvme driver bound in L2" grep -q "L2-NVME: ready" /tmp/pti.log
 check "rom=off: the guest has no expansion ROM (no ROM BAR, --stats says none)" \

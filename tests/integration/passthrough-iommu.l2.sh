@@ -5,6 +5,7 @@ i=0
 while [ ! -b /dev/nvme0n1 ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
 [ -b /dev/nvme0n1 ] || { echo "L2-NVME: missing"; ls /sys/bus/pci/devices; exit 1; }
 echo "L2-NVME: ready"
+sleep 4		# L1 reads the device's bus-master bit meanwhile
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/class")" = 0x010802 ] || continue
 	# The IOMMU translating it (the virtio-iommu registers as virtioN) and
@@ -35,3 +36,4 @@ for d in /sys/bus/pci/drivers/nvme/0000:*; do
 	[ -e "$d" ] && echo "$(basename "$d")" >/sys/bus/pci/drivers/nvme/unbind
 done
 echo "L2-NVME: unbound"
+sleep 4		# and again, now that the driver has turned it off

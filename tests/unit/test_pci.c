@@ -40,7 +40,16 @@ static void bar_moved(struct pci_dev *d, int bar, uint64_t old_addr, uint64_t ne
 	moved.calls++;
 }
 
-static const struct pci_dev_ops dev_ops = { .bar_moved = bar_moved };
+static struct { uint16_t old_cmd, cmd; unsigned calls; } cmdw;
+
+static void cmd_written(struct pci_dev *d, uint16_t old_cmd, uint16_t cmd)
+{
+	cmdw.old_cmd = old_cmd;
+	cmdw.cmd = cmd;
+	cmdw.calls++;
+}
+
+static const struct pci_dev_ops dev_ops = { .bar_moved = bar_moved, .cmd_written = cmd_written };
 
 static uint32_t ecam_read(unsigned devfn, unsigned reg, unsigned len)
 {
@@ -93,6 +102,7 @@ static int setup(void **state)
 	assert_int_equal(pci_init(), 0);
 	memset(&dev, 0, sizeof(dev));
 	memset(&moved, 0, sizeof(moved));
+	memset(&cmdw, 0, sizeof(cmdw));
 	hits = 0;
 	pci_dev_init(&dev, 0x1234, 0x5678, 0x020000, 0x1234, 0x0001);
 	dev.ops = &dev_ops;
@@ -359,6 +369,18 @@ static void test_command_register(void **state)
 	assert_true(mmio_claimed(b0));
 	assert_false(io_bus_access(&the_vm.pio, b4, &v, 1, false));
 	assert_int_equal(ecam_read(df, 0x04, 2), 2 | 4 | 0x400);
+	/* The device hears of every write of the command register, with the
+	 * value before and after (bus mastering on here), not of others. */
+	assert_int_equal(cmdw.calls, 3);
+	assert_int_equal(cmdw.old_cmd, 0);
+	assert_int_equal(cmdw.cmd, 2 | 4 | 0x400);
+	ecam_write(df, 0x05, 0, 1);		/* its high byte alone */
+	assert_int_equal(cmdw.calls, 4);
+	assert_int_equal(cmdw.cmd, 2 | 4);
+	ecam_write(df, 0x06, 0, 2);		/* the status register */
+	ecam_write(df, 0x0C, 0x10, 1);
+	assert_int_equal(cmdw.calls, 4);
+	ecam_write(df, 0x04, 2 | 4 | 0x400, 2);
 	/* Read-only bits stay. */
 	ecam_write(df, 0x04, 0xF8B0, 2);
 	assert_int_equal(ecam_read(df, 0x04, 2), 0);
