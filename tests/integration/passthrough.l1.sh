@@ -1,8 +1,9 @@
 # VFIO passthrough of L1's NVMe to L2, no vIOMMU (DMA through one identity
 # IOAS). Data goes both ways: L1 writes a pattern through its own nvme
 # driver before handing the device to vfio-pci, L2 reads it; L2 writes its
-# own pattern, reboots (the VMM re-executes and resets the device), checks
-# it again and powers off; L1 takes the device back and reads L2's pattern.
+# own pattern (with two vCPUs, and reads it back from the second too),
+# reboots (the VMM re-executes and resets the device), checks it again and
+# powers off; L1 takes the device back and reads L2's pattern.
 # Expansion ROM: L2 reads the controller's ROM (run-nested.sh gives L1's
 # NVMe one) as L1 reads it, and with romfile= the file's instead.
 # Bad input: a path that is not a VFIO cdev; a romfile= that is missing; a
@@ -68,7 +69,7 @@ check "--device path=<sysfs dir of a NIC on its own driver>: exit 2, names the d
 # L1 clears the tag so that L2 starts again from its first boot; a hang of
 # our own would fail both attempts.
 for try in 1 2; do
-	run_l2 /tmp/pt.log 200 passthrough --cpus 1 --memory 256M --stats \
+	run_l2 /tmp/pt.log 200 passthrough --cpus 2 --memory 256M --stats \
 		--device path=/dev/vfio/devices/vfio0
 	rc=$?
 	grep -q L2-READ-MD5 /tmp/pt.log && break
@@ -90,6 +91,11 @@ echo "L1 wrote $l1w, L2 read $r1; L2 wrote $w2, L2 read after reboot $r2"
 check "L2 reads what L1 wrote" [ -n "$r1" -a "$r1" = "$l1w" ]
 check "L2 wrote a pattern" [ -n "$w2" ]
 check "L2 reads its pattern back after reboot" [ "$w2" = "$r2" ]
+c1=$(sed -n 's/.*L2-CPU1-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt.log | head -1)
+check "L2 reads its pattern from its second vCPU (that CPU's queue and MSI-X vector)" \
+	[ -n "$c1" -a "$c1" = "$w2" ]
+check "the second queue's MSI-X interrupts reach the second vCPU" \
+	sh -c "tr -d '\r' </tmp/pt.log | tr -s ' ' | awk '/^L2-IRQ: .*nvme0q2/ && \$4 > 0 { f = 1 } END { exit !f }'"
 # Host MSI-X vectors as the guest uses them (--stats): the NVMe offers 65;
 # the one-vCPU guest's nvme driver unmasks a couple, and only those (from
 # vector 0 up) are enabled on the host.
