@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The nested-virt runner: boot L1 (QEMU TCG with emulated AMD SVM, so L1 has
 # a working /dev/kvm; a q35 machine with an emulated Intel IOMMU, an NVMe and
-# an e1000e NIC to pass through), run one scenario inside it, print what L1
+# an e1000e NIC and an AHCI controller with a disk to pass through), run one scenario inside it, print what L1
 # and L2 printed, exit 0 if the scenario passed.
 #
 #   scripts/run-nested.sh SCENARIO [--timeout S] [--with-qemu] [--keep-log F]
@@ -55,6 +55,9 @@ trap 'rm -rf "$work"' EXIT
 # passthrough device's ROM BAR.
 truncate -s 64M "$work/nvme.img"
 sh "$top/tests/integration/mkrom.sh" "$work/nvme.rom" 32 "lean-vmm runner NVMe expansion ROM"
+# A SATA disk on an AHCI controller of its own (a device with MSI, for the
+# passthrough-devices scenario): 4 MiB of a known text.
+head -c 4194304 <(yes "lean-vmm runner SATA disk") >"$work/sata.img"
 [ -n "$log" ] || log=$work/console.log
 
 # RUNNER_MONITOR=PATH: L1's QEMU monitor on a unix socket (debugging a
@@ -86,6 +89,8 @@ run_l1() {
 		-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \
 		-device nvme,drive=nvm0,serial=leanvmm0,romfile="$work/nvme.rom" \
 		-netdev user,id=n0,restrict=on -device e1000e,netdev=n0 \
+		-drive "file=$work/sata.img,if=none,id=sata0,format=raw" \
+		-device ich9-ahci,id=ahci1 -device ide-hd,drive=sata0,bus=ahci1.0 \
 		</dev/null 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	set -e

@@ -178,6 +178,7 @@ const char *vfio_iommufd_path = "/dev/iommu";
 
 static struct iommufd_ctx *ictx;
 static uint32_t identity_ioas, blocking_ioas;
+static unsigned identity_builds, identity_attached;	/* --stats */
 static struct vfio_dev *devices[MAX_VFIO_DEVICES];
 static unsigned n_devices;
 static struct viommu_iommufd *backend;
@@ -237,6 +238,7 @@ static int get_identity_ioas(void *ctx, uint32_t *ioas)
 		return r;
 	}
 	identity_ioas = *ioas = id;
+	identity_builds++;
 	return 0;
 }
 
@@ -1385,6 +1387,7 @@ int vfio_device_create(const struct passthrough_opts *o)
 			FAIL("cannot map guest RAM for the device's DMA: %s", iommufd_last_error());
 			goto fail;
 		}
+		identity_attached++;
 	}
 
 	/* Config space. */
@@ -1538,6 +1541,10 @@ void vfio_print_stats(FILE *f)
 				vd->msix_host_max, vd->msix_nvec, vd->n_msix_grown_inplace,
 				vd->n_msix_grown_reenable);
 	}
+	if (identity_attached)
+		fprintf(f, "vfio: identity IOAS (guest RAM at IOVA = GPA) built %u time%s, "
+			"%u device%s attached\n", identity_builds, identity_builds == 1 ? "" : "s",
+			identity_attached, identity_attached == 1 ? "" : "s");
 	if (backend)
 		viommu_iommufd_print_stats(backend, f);
 }

@@ -1,0 +1,56 @@
+# VFIO passthrough of two more kinds of device, together in one L2, no
+# vIOMMU (both on the one identity IOAS), each named by its sysfs
+# directory: L1's e1000e NIC (MSI-X, an I/O BAR, an expansion ROM) and its
+# AHCI controller with a SATA disk (MSI: a device with no MSI-X). L2's
+# e1000e driver gets a DHCP lease through the NIC from the user-mode
+# network in L0; L2's ahci driver reads the disk, which L1 read first.
+. /scenarios/lib.sh
+
+dev_of() {	# dev_of CLASS: the first PCI function of that class
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/class")" = "$1" ] && { echo "$d"; return; }
+	done
+}
+rebind() {	# rebind SYSFS_DIR DRIVER: move a function to DRIVER
+	b=$(basename "$1")
+	[ -e "$1/driver" ] && echo "$b" >"$1/driver/unbind"
+	if [ "$2" = vfio-pci ]; then echo vfio-pci >"$1/driver_override"; else echo >"$1/driver_override"; fi
+	echo "$b" >/sys/bus/pci/drivers_probe
+	echo "L1: $b -> $(basename "$(readlink "$1/driver")")"
+}
+nic=$(dev_of 0x020000)
+ahci=$(dev_of 0x010601)
+check "L1 has a NIC and an AHCI controller to pass through" [ -n "$nic" -a -n "$ahci" ]
+# The disk as L1 sees it, before the controller goes to vfio-pci.
+wait_for "[ -b /dev/sda ]" 30
+l1md5=$(dd if=/dev/sda bs=64k 2>/dev/null | md5sum | cut -d' ' -f1)
+echo "L1: the SATA disk reads $l1md5"
+rebind "$nic" vfio-pci
+rebind "$ahci" vfio-pci
+check "both on vfio-pci, with VFIO cdevs" \
+	wait_for "ls $nic/vfio-dev/vfio* $ahci/vfio-dev/vfio* >/dev/null 2>&1" 30
+
+run_l2_retry /tmp/devs.log 300 passthrough-devices --cpus 1 --memory 256M --stats \
+	--device path="$nic" --device path="$ahci"
+rc=$?
+check "vmm exits 0" [ $rc -eq 0 ]
+check "two passthrough devices in one guest" \
+	sh -c "[ \$(grep -c 'vmm: vfio vfio[0-9]*: .* at 00:' /tmp/devs.log) = 2 ]"
+check "both on one identity IOAS, guest RAM mapped once (--stats)" \
+	grep -q 'vfio: identity IOAS (guest RAM at IOVA = GPA) built 1 time, 2 devices attached' /tmp/devs.log
+check "NIC: L2's e1000e driver has it, link up" \
+	sh -c "grep -q 'L2-NIC: e1000e' /tmp/devs.log && grep -q 'L2-NIC-CARRIER: 1' /tmp/devs.log"
+check "NIC: a DHCP lease through it (DMA both ways, interrupts)" \
+	grep -q "L2-DHCP: .*lease of [0-9.]* obtained" /tmp/devs.log
+check "NIC: MSI-X interrupts, and they came" \
+	sh -c "tr -d '\r' </tmp/devs.log | awk '/^L2-IRQ: .*PCI-MSIX.*eth0/ && \$3 > 0 { f = 1 } END { exit !f }'"
+r=$(sed -n 's/.*L2-SATA-MD5: \([0-9a-f]*\).*/\1/p' /tmp/devs.log | head -1)
+echo "L1 read $l1md5, L2 read ${r:-nothing}"
+check "SATA: L2 reads the disk as L1 did" [ -n "$r" -a "$r" = "$l1md5" ]
+check "SATA: the AHCI controller's MSI (it has no MSI-X), and interrupts came" \
+	sh -c "tr -d '\r' </tmp/devs.log | awk '/^L2-IRQ: .*PCI-MSI-.*ahci/ && \$3 > 0 { f = 1 } END { exit !f }'"
+
+rebind "$nic" e1000e
+rebind "$ahci" ahci
+check "L1 takes both back" wait_for "[ -d $nic/net ] && [ -b /dev/sda ]" 30
+finish
