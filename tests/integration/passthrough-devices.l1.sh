@@ -4,6 +4,7 @@
 # AHCI controller with a SATA disk (MSI: a device with no MSI-X). L2's
 # e1000e driver gets a DHCP lease through the NIC from the user-mode
 # network in L0; L2's ahci driver reads the disk, which L1 read first.
+# Then both again behind the virtio-iommu (guest strict).
 . /scenarios/lib.sh
 
 dev_of() {	# dev_of CLASS: the first PCI function of that class
@@ -49,6 +50,27 @@ echo "L1 read $l1md5, L2 read ${r:-nothing}"
 check "SATA: L2 reads the disk as L1 did" [ -n "$r" -a "$r" = "$l1md5" ]
 check "SATA: the AHCI controller's MSI (it has no MSI-X), and interrupts came" \
 	sh -c "tr -d '\r' </tmp/devs.log | awk '/^L2-IRQ: .*PCI-MSI-.*ahci/ && \$3 > 0 { f = 1 } END { exit !f }'"
+
+# The same two behind the virtio-iommu, guest strict: every DMA buffer of
+# both drivers mapped and unmapped through it (each device in its own
+# guest domain, so its own IOAS), each MAP one IOAS_MAP.
+L2_CMDLINE_EXTRA="iommu.strict=1"
+run_l2_retry /tmp/devs-iommu.log 300 passthrough-devices --cpus 1 --memory 256M --stats --iommu \
+	--device path="$nic",iommu=on --device path="$ahci",iommu=on
+rc=$?
+L2_CMDLINE_EXTRA=
+check "behind the virtio-iommu: vmm exits 0" [ $rc -eq 0 ]
+check "behind the virtio-iommu: a DHCP lease through the NIC" \
+	grep -q "L2-DHCP: .*lease of [0-9.]* obtained" /tmp/devs-iommu.log
+r=$(sed -n 's/.*L2-SATA-MD5: \([0-9a-f]*\).*/\1/p' /tmp/devs-iommu.log | head -1)
+check "behind the virtio-iommu: L2 reads the disk as L1 did" [ -n "$r" -a "$r" = "$l1md5" ]
+maps=$(sed -n 's/^virtio-iommu: requests:.* map \([0-9]*\) .*/\1/p' /tmp/devs-iommu.log | tr -d '\r' | tail -1)
+ioas_map=$(sed -n 's/.*-> IOAS_MAP \([0-9]*\) .*/\1/p' /tmp/devs-iommu.log | tail -1)
+domains=$(sed -n 's/.*domain IOAS created \([0-9]*\) .*/\1/p' /tmp/devs-iommu.log | tail -1)
+echo "L1: guest MAP $maps -> IOAS_MAP $ioas_map; domain IOASes $domains"
+check "behind the virtio-iommu: guest MAPs == IOAS_MAP calls (> 0)" \
+	[ "${ioas_map:-0}" -gt 0 -a "$maps" = "$ioas_map" ]
+check "behind the virtio-iommu: a domain IOAS for each device" [ "${domains:-0}" -ge 2 ]
 
 rebind "$nic" e1000e
 rebind "$ahci" ahci
