@@ -1150,7 +1150,7 @@ static uint64_t pow2_at_least(uint64_t v)
 	return p;
 }
 
-#define ROMFILE_MAX (16ull << 20)
+#define ROM_MAX (16ull << 20)	/* the largest ROM offered, from a file or the device */
 
 /* The guest's expansion ROM: romfile= read now (so a bad file stops the
  * VMM before the guest runs), or the device's ROM region if it has one. */
@@ -1170,7 +1170,7 @@ static int setup_rom(struct vfio_dev *vd, const struct passthrough_opts *o)
 				close(fd);
 			return -e;
 		}
-		if (!S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > ROMFILE_MAX) {
+		if (!S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > ROM_MAX) {
 			FAIL("romfile=%s: %s", o->romfile, !S_ISREG(st.st_mode) ? "not a regular file" :
 			     st.st_size == 0 ? "empty" : "larger than 16 MiB");
 			close(fd);
@@ -1198,7 +1198,7 @@ static int setup_rom(struct vfio_dev *vd, const struct passthrough_opts *o)
 		vd->rom_size = pow2_at_least(ri->size);
 		vd->rom_region_off = ri->offset;
 		free(ri);
-		if (vd->rom_size > ROMFILE_MAX) {
+		if (vd->rom_size > ROM_MAX) {
 			fprintf(stderr, "vmm: %s: expansion ROM of %#" PRIx64 " bytes not offered to "
 				"the guest (more than 16 MiB)\n", vd->name, vd->rom_size);
 			vd->rom_size = 0;
@@ -1217,8 +1217,6 @@ static int setup_rom(struct vfio_dev *vd, const struct passthrough_opts *o)
  * device): the function's VFIO cdev is the vfio-dev/vfioN in that directory,
  * which exists while vfio-pci drives it. 0: not a directory, use path as it
  * is; 1: cdev set; < 0: said why not. */
-static const char *vfio_cdev_dir = "/dev/vfio/devices";
-
 static int sysfs_to_cdev(const char *path, char *cdev, size_t n)
 {
 	char p[PATH_MAX], drv[PATH_MAX];
@@ -1234,7 +1232,7 @@ static int sysfs_to_cdev(const char *path, char *cdev, size_t n)
 			if (!strncmp(de->d_name, "vfio", 4))
 				break;
 		if (de)
-			snprintf(cdev, n, "%s/%s", vfio_cdev_dir, de->d_name);
+			snprintf(cdev, n, "/dev/vfio/devices/%s", de->d_name);
 		closedir(d);
 		if (de)
 			return 1;

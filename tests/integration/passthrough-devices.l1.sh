@@ -6,28 +6,17 @@
 # network in L0; L2's ahci driver reads the disk, which L1 read first.
 # Then both again behind the virtio-iommu (guest strict).
 . /scenarios/lib.sh
+. /scenarios/passthrough-lib.sh
 
-dev_of() {	# dev_of CLASS: the first PCI function of that class
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/class")" = "$1" ] && { echo "$d"; return; }
-	done
-}
-rebind() {	# rebind SYSFS_DIR DRIVER: move a function to DRIVER
-	b=$(basename "$1")
-	[ -e "$1/driver" ] && echo "$b" >"$1/driver/unbind"
-	if [ "$2" = vfio-pci ]; then echo vfio-pci >"$1/driver_override"; else echo >"$1/driver_override"; fi
-	echo "$b" >/sys/bus/pci/drivers_probe
-	echo "L1: $b -> $(basename "$(readlink "$1/driver")")"
-}
-nic=$(dev_of 0x020000)
-ahci=$(dev_of 0x010601)
+nic=$(pci_find 0x020000)
+ahci=$(pci_find 0x010601)
 check "L1 has a NIC and an AHCI controller to pass through" [ -n "$nic" -a -n "$ahci" ]
 # The disk as L1 sees it, before the controller goes to vfio-pci.
 wait_for "[ -b /dev/sda ]" 30
 l1md5=$(dd if=/dev/sda bs=64k 2>/dev/null | md5sum | cut -d' ' -f1)
 echo "L1: the SATA disk reads $l1md5"
-rebind "$nic" vfio-pci
-rebind "$ahci" vfio-pci
+pci_rebind "$nic" vfio-pci
+pci_rebind "$ahci" vfio-pci
 check "both on vfio-pci, with VFIO cdevs" \
 	wait_for "ls $nic/vfio-dev/vfio* $ahci/vfio-dev/vfio* >/dev/null 2>&1" 30
 
@@ -64,15 +53,14 @@ check "behind the virtio-iommu: a DHCP lease through the NIC" \
 	grep -q "L2-DHCP: .*lease of [0-9.]* obtained" /tmp/devs-iommu.log
 r=$(sed -n 's/.*L2-SATA-MD5: \([0-9a-f]*\).*/\1/p' /tmp/devs-iommu.log | head -1)
 check "behind the virtio-iommu: L2 reads the disk as L1 did" [ -n "$r" -a "$r" = "$l1md5" ]
-maps=$(sed -n 's/^virtio-iommu: requests:.* map \([0-9]*\) .*/\1/p' /tmp/devs-iommu.log | tr -d '\r' | tail -1)
-ioas_map=$(sed -n 's/.*-> IOAS_MAP \([0-9]*\) .*/\1/p' /tmp/devs-iommu.log | tail -1)
+viommu_counts /tmp/devs-iommu.log
 domains=$(sed -n 's/.*domain IOAS created \([0-9]*\) .*/\1/p' /tmp/devs-iommu.log | tail -1)
 echo "L1: guest MAP $maps -> IOAS_MAP $ioas_map; domain IOASes $domains"
 check "behind the virtio-iommu: guest MAPs == IOAS_MAP calls (> 0)" \
 	[ "${ioas_map:-0}" -gt 0 -a "$maps" = "$ioas_map" ]
 check "behind the virtio-iommu: a domain IOAS for each device" [ "${domains:-0}" -ge 2 ]
 
-rebind "$nic" e1000e
-rebind "$ahci" ahci
+pci_rebind "$nic" e1000e
+pci_rebind "$ahci" ahci
 check "L1 takes both back" wait_for "[ -d $nic/net ] && [ -b /dev/sda ]" 30
 finish

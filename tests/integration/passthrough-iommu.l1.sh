@@ -81,10 +81,7 @@ echo "L1 wrote $l1w, L2 read $r1; L2 wrote $w2, read back (O_DIRECT) $r2"
 check "L2 reads what L1 wrote" [ -n "$r1" -a "$r1" = "$l1w" ]
 check "L2 reads its own pattern back" [ -n "$w2" -a "$w2" = "$r2" ]
 
-maps=$(sed -n 's/^virtio-iommu: requests:.* map \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
-unmaps=$(sed -n 's/^virtio-iommu: requests:.* unmap \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
-ioas_map=$(sed -n 's/.*-> IOAS_MAP \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
-ioas_unmap=$(sed -n 's/.*-> IOAS_UNMAP \([0-9]*\) .*/\1/p' /tmp/pti.log | tail -1)
+viommu_counts /tmp/pti.log
 echo "guest MAP $maps -> IOAS_MAP $ioas_map; guest UNMAP $unmaps -> IOAS_UNMAP $ioas_unmap"
 check "guest MAPs reached iommufd (> 0)" [ "${ioas_map:-0}" -gt 0 ]
 check "guest MAPs == IOAS_MAP calls" [ -n "$maps" -a "$maps" = "$ioas_map" ]

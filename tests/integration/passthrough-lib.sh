@@ -1,24 +1,45 @@
 # Helpers of the passthrough scenarios (sourced in L1).
 
-# nvme_find: set NVME_BDF to the first NVMe controller.
-nvme_find() {
+# pci_find CLASS: print the sysfs directory of the first PCI function of
+# that class (0x010802 NVMe, 0x020000 Ethernet, 0x010601 AHCI).
+pci_find() {
 	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/class")" = 0x010802 ] || continue
-		NVME_BDF=$(basename "$d")
-		return 0
+		[ "$(cat "$d/class")" = "$1" ] && { echo "$d"; return 0; }
 	done
 	return 1
 }
 
+# pci_rebind DIR DRIVER: move the function whose sysfs directory is DIR to
+# DRIVER (vfio-pci through driver_override, or its own driver).
+pci_rebind() {
+	pr_bdf=$(basename "$1")
+	[ -e "$1/driver" ] && echo "$pr_bdf" >"$1/driver/unbind"
+	if [ "$2" = vfio-pci ]; then
+		echo vfio-pci >"$1/driver_override"
+	else
+		echo >"$1/driver_override"
+	fi
+	echo "$pr_bdf" >/sys/bus/pci/drivers_probe
+	echo "L1: $pr_bdf -> $(basename "$(readlink "$1/driver")")"
+}
+
+# nvme_find: set NVME_BDF to the first NVMe controller.
+nvme_find() {
+	d=$(pci_find 0x010802) || return 1
+	NVME_BDF=$(basename "$d")
+}
+
 # nvme_rebind DRIVER: move the NVMe to DRIVER (nvme or vfio-pci).
 nvme_rebind() {
-	d=/sys/bus/pci/devices/$NVME_BDF
-	[ -e "$d/driver" ] && echo "$NVME_BDF" >"$d/driver/unbind"
-	if [ "$1" = vfio-pci ]; then
-		echo vfio-pci >"$d/driver_override"
-	else
-		echo >"$d/driver_override"
-	fi
-	echo "$NVME_BDF" >/sys/bus/pci/drivers_probe
-	echo "L1: $NVME_BDF -> $(basename "$(readlink "$d/driver")")"
+	pci_rebind "/sys/bus/pci/devices/$NVME_BDF" "$1"
+}
+
+# viommu_counts LOG: from a VMM's --stats in LOG, set maps and unmaps (the
+# guest's MAP and UNMAP requests) and ioas_map and ioas_unmap (the
+# IOMMU_IOAS_MAP / IOMMU_IOAS_UNMAP calls they became).
+viommu_counts() {
+	maps=$(tr -d '\r' <"$1" | sed -n 's/^virtio-iommu: requests:.* map \([0-9]*\) .*/\1/p' | tail -1)
+	unmaps=$(tr -d '\r' <"$1" | sed -n 's/^virtio-iommu: requests:.* unmap \([0-9]*\) .*/\1/p' | tail -1)
+	ioas_map=$(tr -d '\r' <"$1" | sed -n 's/.*-> IOAS_MAP \([0-9]*\) .*/\1/p' | tail -1)
+	ioas_unmap=$(tr -d '\r' <"$1" | sed -n 's/.*-> IOAS_UNMAP \([0-9]*\) .*/\1/p' | tail -1)
 }

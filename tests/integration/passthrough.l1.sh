@@ -53,8 +53,7 @@ check "--device ...,romfile=<missing>: exit 2 with a message" \
 	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/vfio0: romfile=/nonexistent.rom: No such file' /tmp/bad3.log"
 
 # Bad input: a function in sysfs that is not bound to vfio-pci (L1's NIC).
-nic=
-for d in /sys/bus/pci/devices/*; do [ "$(cat "$d/class")" = 0x020000 ] && nic=$d && break; done
+nic=$(pci_find 0x020000)
 timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
 	--device path="$nic" </dev/null >/tmp/bad4.log 2>&1
 rc=$?
