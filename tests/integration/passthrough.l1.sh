@@ -2,8 +2,9 @@
 # IOAS). Data goes both ways: L1 writes a pattern through its own nvme
 # driver before handing the device to vfio-pci, L2 reads it; L2 writes its
 # own pattern (with two vCPUs, and reads it back from the second too),
-# reboots (the VMM re-executes and resets the device), checks it again and
-# powers off; L1 takes the device back and reads L2's pattern.
+# reboots (the VMM re-executes and resets the device), checks it again,
+# resets the function itself (FLR) and checks it once more, and powers off;
+# L1 takes the device back and reads L2's pattern.
 # Expansion ROM: L2 reads the controller's ROM (run-nested.sh gives L1's
 # NVMe one) as L1 reads it, and with romfile= the file's instead.
 # Bad input: a path that is not a VFIO cdev; a romfile= that is missing; a
@@ -90,6 +91,9 @@ echo "L1 wrote $l1w, L2 read $r1; L2 wrote $w2, L2 read after reboot $r2"
 check "L2 reads what L1 wrote" [ -n "$r1" -a "$r1" = "$l1w" ]
 check "L2 wrote a pattern" [ -n "$w2" ]
 check "L2 reads its pattern back after reboot" [ "$w2" = "$r2" ]
+f2=$(sed -n 's/.*L2-FLR-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt.log | head -1)
+check "guest-initiated function-level reset, then the device works again" \
+	sh -c "grep -q 'L2-FLR: method flr' /tmp/pt.log && grep -q 'L2-FLR: reset done' /tmp/pt.log && [ '$f2' = '$w2' ]"
 c1=$(sed -n 's/.*L2-CPU1-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt.log | head -1)
 check "L2 reads its pattern from its second vCPU (that CPU's queue and MSI-X vector)" \
 	[ -n "$c1" -a "$c1" = "$w2" ]
@@ -134,6 +138,8 @@ check "romfile=: L2 reads the file as its device's ROM" [ -n "$r" -a "$r" = "$al
 check "INTx: nvme uses the IO-APIC line" grep -q "L2-IRQ: .*IO-APIC.*nvme" /tmp/pt-intx.log
 r3=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt-intx.log | head -1)
 check "INTx: L2 reads the pattern" [ -n "$r3" -a "$r3" = "$w2" ]
+f3=$(sed -n 's/.*L2-FLR-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt-intx.log | head -1)
+check "INTx: after a guest-initiated reset too" [ -n "$f3" -a "$f3" = "$w2" ]
 
 nvme_rebind nvme
 check "L1 takes the device back" wait_for "[ -b /dev/nvme0n1 ]" 60

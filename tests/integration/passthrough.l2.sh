@@ -17,6 +17,17 @@ fi
 grep nvme /proc/interrupts | tr -s ' ' | sed 's/^/L2-IRQ: /'
 if [ "$(dd if=/dev/nvme0n1 bs=1M skip=15 count=1 2>/dev/null | head -c 16)" = "LEANVMM-PT-TAG!!" ]; then
 	echo "L2-READ-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)"
+	# Reset the function from the guest (sysfs reset: a function-level
+	# reset through the PCI Express capability, which vfio-pci carries
+	# out), then let the nvme driver take it again and read once more.
+	b=$(basename "$dev")
+	echo "$b" >/sys/bus/pci/drivers/nvme/unbind
+	echo "L2-FLR: method $(cat "$dev/reset_method" 2>/dev/null)"
+	echo 1 >"$dev/reset" && echo "L2-FLR: reset done"
+	echo "$b" >/sys/bus/pci/drivers/nvme/bind
+	i=0
+	while [ ! -b /dev/nvme0n1 ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+	echo "L2-FLR-READ-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)"
 	exit 0
 fi
 echo "L2-READ-L1-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=8 count=2 2>/dev/null | md5sum | cut -d' ' -f1)"
