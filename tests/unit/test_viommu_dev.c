@@ -721,7 +721,10 @@ static void test_poll_priority(void **state)
 			map_as_driver(i);	/* served, if late */
 		poll_priority_teardown(NULL);
 		printf("poller held off its CPU after %u requests\n", i);
-		assert_int_equal(unmap(3, 0x40000000, i * 0x1000ull), VIRTIO_IOMMU_S_OK);
+		/* The ATTACH itself may have been the late one: then nothing
+		 * was mapped (and an empty UNMAP range is not a request). */
+		if (i)
+			assert_int_equal(unmap(3, 0x40000000, i * 0x1000ull), VIRTIO_IOMMU_S_OK);
 	}
 	if (sched_getscheduler(tid) == SCHED_OTHER) {
 		printf("poller back at normal priority\n");
