@@ -202,6 +202,13 @@ static bool bar_decodes(const struct pci_dev *d, int i)
 	return b->addr != 0 && b->addr + b->size - 1 < limit && b->addr + b->size > b->addr;
 }
 
+/* "BAR2", or "the expansion ROM", for messages. */
+static const char *bar_name(int i, char buf[24])
+{
+	snprintf(buf, 24, i == PCI_ROM_BAR ? "the expansion ROM" : "BAR%d", i);
+	return buf;
+}
+
 /* Bring the registration of BAR i in line with its register and the
  * command register. */
 static void bar_update(struct pci_dev *d, int i)
@@ -226,8 +233,10 @@ static void bar_update(struct pci_dev *d, int i)
 		int r = b->fn ? io_bus_register(bus, b->addr, b->size, b->fn, b->opaque) : 0;
 
 		if (r < 0) {
-			fprintf(stderr, "vmm: pci %s: BAR%d at %#llx+%#llx overlaps another range, not mapped\n",
-				d->name ? d->name : "?", i, (unsigned long long)b->addr,
+			char what[24];
+
+			fprintf(stderr, "vmm: pci %s: %s at %#llx+%#llx overlaps another range, not mapped\n",
+				d->name ? d->name : "?", bar_name(i, what), (unsigned long long)b->addr,
 				(unsigned long long)b->size);
 		} else {
 			b->mapped = true;
@@ -471,9 +480,8 @@ int pci_register(struct pci_dev *d)
 		if (ret < 0) {
 			char what[24];
 
-			snprintf(what, sizeof(what), i == PCI_ROM_BAR ? "the expansion ROM" : "BAR%d", i);
 			fprintf(stderr, "vmm: pci %s: no room for %s (%#llx bytes)\n",
-				d->name ? d->name : "?", what, (unsigned long long)b->size);
+				d->name ? d->name : "?", bar_name(i, what), (unsigned long long)b->size);
 			goto out;
 		}
 		if (i < PCI_ROM_BAR)
