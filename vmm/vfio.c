@@ -11,10 +11,9 @@
  *   served from a copy of the device's ROM region, taken at the first read
  *   (or from a file: romfile=; none with rom=off); the capability list is
  *   re-linked to keep PM, PCI Express, MSI and MSI-X (MSI and MSI-X
- *   virtualised here)
- *   and drop the others; extended capabilities are hidden. Everything else
- *   at 0x40 and above goes to the device's config region (vfio-pci filters
- *   it further).
+ *   virtualised here) and drop the others; so is the extended list, but
+ *   for a few we hide (vfio_ext_caps). Everything else at 0x40 and above
+ *   goes to the device's config region (vfio-pci filters it further).
  * - BARs: the mmappable parts are KVM memory slots at the BAR's guest
  *   address (the guest touches the device directly), following the BAR
  *   when the guest moves it; the MSI-X table and PBA pages and whatever
@@ -96,7 +95,11 @@
 #define MSI_64BIT	0x0080
 #define MSI_PVMASK	0x0100
 
-enum cfg_kind { CFG_PASS = 0, CFG_EMUL, CFG_ZERO };
+#define CFG_PASS VFIO_CFG_PASS
+#define CFG_EMUL VFIO_CFG_EMUL
+#define CFG_ZERO VFIO_CFG_ZERO
+#define ECAP_BASE	0x100
+#define ECAP_MAX	128	/* a chain longer than this is taken to loop */
 
 struct vfio_dev;
 
@@ -130,8 +133,10 @@ struct vfio_dev {
 	struct vfio_device_info info;
 	uint64_t cfg_off, cfg_size;	/* config region */
 	struct vfio_bar bars[6];
-	uint8_t kind[PCI_CFG_SIZE];	/* enum cfg_kind per byte (>= 0x40) */
+	uint8_t kind[PCI_CFG_SIZE];	/* enum vfio_cfg_kind per byte (>= 0x40) */
 	pthread_mutex_t lock;		/* interrupts state */
+
+	unsigned n_ecaps;		/* extended capabilities offered */
 
 	/* MSI-X */
 	unsigned msix_cap, msix_nvec;
@@ -729,16 +734,74 @@ static void vfio_cfg_write(struct pci_dev *d, uint32_t off, const void *data, un
 		msi_changed(vd);
 }
 
+/* Extended capabilities the guest does not get: SR-IOV (it cannot make or
+ * take virtual functions; their BARs are not ours to place), ARI (it would
+ * speak of function numbers our bus does not have), Resizable BAR, of the
+ * function and of its VFs (a resize would change a BAR beneath our
+ * emulation of it), and ATS, PRI and PASID (the virtio-iommu offers none
+ * of them). */
+static bool ecap_hidden(uint16_t id)
+{
+	switch (id) {
+	case 0x0E: case 0x0F: case 0x10: case 0x13: case 0x15: case 0x1B: case 0x24:
+		return true;
+	default:
+		return false;
+	}
+}
+
+unsigned vfio_ext_caps(const uint8_t *phys, unsigned size, uint8_t *cfg, uint8_t *kind)
+{
+	unsigned off[ECAP_MAX], n = 0, kept[ECAP_MAX], nk = 0;
+
+	memset(cfg + ECAP_BASE, 0, PCI_CFG_SIZE - ECAP_BASE);
+	memset(kind + ECAP_BASE, CFG_ZERO, PCI_CFG_SIZE - ECAP_BASE);
+	if (size > PCI_CFG_SIZE)
+		size = PCI_CFG_SIZE;
+	for (unsigned p = ECAP_BASE; p >= ECAP_BASE && p + 4 <= size && n < ECAP_MAX;) {
+		uint32_t h = get32(phys + p);
+		if (h == 0 || h == 0xffffffff)
+			break;
+		off[n++] = p;
+		p = (h >> 20) & ~3u;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t id = get16(phys + off[i]);
+		unsigned end = size;
+		bool seen = false;
+		for (unsigned j = 0; j < n; j++) {
+			seen |= j < i && off[j] == off[i];
+			if (off[j] > off[i] && off[j] < end)
+				end = off[j];
+		}
+		if (seen || id == 0 || ecap_hidden(id))
+			continue;
+		memset(kind + off[i], CFG_EMUL, 4);
+		memset(kind + off[i] + 4, CFG_PASS, end - off[i] - 4);
+		kept[nk++] = off[i];
+	}
+	if (nk && kept[0] != ECAP_BASE) {
+		put32(cfg + ECAP_BASE, (uint32_t)kept[0] << 20);
+		memset(kind + ECAP_BASE, CFG_EMUL, 4);
+	}
+	for (unsigned i = 0; i < nk; i++) {
+		uint32_t h = get32(phys + kept[i]) & 0xfffff;	/* ID and version */
+		put32(cfg + kept[i], h | (i + 1 < nk ? (uint32_t)kept[i + 1] << 20 : 0));
+	}
+	return nk;
+}
+
 /* Re-link the capability list: keep PM, PCI Express (passed through), MSI
- * and MSI-X (virtualised); hide the rest and every extended capability. */
+ * and MSI-X (virtualised); hide the rest. Extended capabilities: those of
+ * a PCI Express function, but the ones vfio_ext_caps hides. */
 static int build_caps(struct vfio_dev *vd, const uint8_t *phys, const struct vfio_irq_info *irqs)
 {
 	uint8_t *cfg = vd->pci.cfg, *wm = vd->pci.wmask;
 	unsigned last = 0, guard = 0;
+	bool express = false;
 
-	for (unsigned i = 0x100; i < PCI_CFG_SIZE; i++)
-		vd->kind[i] = CFG_ZERO;
 	cfg[CFG_CAP_PTR] = 0;
+	vfio_ext_caps(phys, 0, cfg, vd->kind);
 	if (!(get16(phys + CFG_STATUS) & STATUS_CAPS))
 		return 0;
 	for (unsigned p = phys[CFG_CAP_PTR] & ~3u; p >= 0x40 && p < 0x100 && guard++ < 48;
@@ -748,8 +811,10 @@ static int build_caps(struct vfio_dev *vd, const uint8_t *phys, const struct vfi
 
 		switch (id) {
 		case CAP_PM:
-		case CAP_EXP:
 			keep = true;
+			break;
+		case CAP_EXP:
+			keep = express = true;
 			break;
 		case CAP_MSIX:
 			if (irqs[VFIO_PCI_MSIX_IRQ_INDEX].count == 0 || p + 12 > 0x100)
@@ -805,6 +870,8 @@ static int build_caps(struct vfio_dev *vd, const uint8_t *phys, const struct vfi
 	}
 	if (last)
 		put16(cfg + CFG_STATUS, get16(cfg + CFG_STATUS) | STATUS_CAPS);
+	if (express)
+		vd->n_ecaps = vfio_ext_caps(phys, vd->cfg_size, cfg, vd->kind);
 	return 0;
 }
 
@@ -1401,7 +1468,7 @@ int vfio_device_create(const struct passthrough_opts *o)
 	vd->cfg_size = cri->size < PCI_CFG_SIZE ? cri->size : PCI_CFG_SIZE;
 	free(cri);
 	memset(phys, 0, sizeof(phys));
-	if ((r = cfg_pread(vd, 0, phys, vd->cfg_size < 256 ? vd->cfg_size : 256))) {
+	if ((r = cfg_pread(vd, 0, phys, vd->cfg_size))) {
 		free(ranges);
 		FAIL("cannot read its config space: %s", strerror(-r));
 		goto fail;
@@ -1521,6 +1588,7 @@ void vfio_print_stats(FILE *f)
 		fprintf(f, "%s: config accesses to the device %" PRIu64 ", BAR traps %" PRIu64
 			", MSI-X table writes %" PRIu64 ", unmask kicks %" PRIu64 "\n", vd->name,
 			vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes, vd->n_unmask_kicks);
+		fprintf(f, "%s: extended capabilities offered: %u\n", vd->name, vd->n_ecaps);
 		fprintf(f, "%s: known to KVM (KVM-VFIO device): %s\n", vd->name,
 			vd->kvm_file ? "yes" : "no");
 		fprintf(f, "%s: bus master (the guest's, on the device): %s; turned on %" PRIu64

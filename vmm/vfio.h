@@ -2,6 +2,7 @@
  * are declared in devices.h; this header has what tests need. */
 #ifndef VMM_VFIO_H
 #define VMM_VFIO_H
+#include <stdint.h>
 #include <stdio.h>
 
 /* The iommufd character device (tests point it elsewhere to show the
@@ -14,5 +15,19 @@ void vfio_print_stats(FILE *f);
 
 /* Close the VMM's iommufd context if no device uses it (tests). */
 void vfio_host_release(void);
+
+/* How a config-space byte of a passthrough function is served: from the
+ * device's config region (vfio-pci filters it further), from our image of
+ * it (cfg[] with its wmask[]), or as zero. */
+enum vfio_cfg_kind { VFIO_CFG_PASS = 0, VFIO_CFG_EMUL, VFIO_CFG_ZERO };
+
+/* The extended capabilities (0x100 up) the guest sees, from `phys`, the
+ * function's config space as VFIO shows it (`size` bytes, 256 or 4096).
+ * Each one kept stays at its offset, its body passed through and its
+ * header ours, re-linked past the ones hidden: SR-IOV, ARI, Resizable BAR
+ * (PF and VF), ATS, PRI, PASID. If the first is hidden, 0x100 holds an
+ * empty header (ID 0) that points at the first one kept. Fills cfg[] and
+ * kind[] (4096 each) from 0x100 up; returns the number kept. */
+unsigned vfio_ext_caps(const uint8_t *phys, unsigned size, uint8_t *cfg, uint8_t *kind);
 
 #endif

@@ -34,6 +34,16 @@ check "NIC: a DHCP lease through it (DMA both ways, interrupts)" \
 	grep -q "L2-DHCP: .*lease of [0-9.]* obtained" /tmp/devs.log
 check "NIC: MSI-X interrupts, and they came" \
 	sh -c "tr -d '\r' </tmp/devs.log | awk '/^L2-IRQ: .*PCI-MSIX.*eth0/ && \$3 > 0 { f = 1 } END { exit !f }'"
+# The NIC's extended capabilities (QEMU's e1000e has AER and a Device
+# Serial Number): L2 finds each one L1 finds, at the same offset, the
+# serial number the same, but those the VMM hides.
+want=$(pci_ecaps "$(pci_ecfg "$nic")" guest)
+got=$(pci_ecaps "$(tr -d '\r' </tmp/devs.log | sed -n 's/^L2-NIC-ECFG: \([0-9a-f]*\).*/\1/p' | head -1)")
+offered=$(tr -d '\r' </tmp/devs.log | sed -n "s/^vfio $(ls "$nic/vfio-dev"): extended capabilities offered: //p" | head -1)
+echo "L1: NIC extended capabilities, L1's ($(pci_ecaps "$(pci_ecfg "$nic")")) as a guest should see them: $want; L2 sees: ${got:-none}; --stats: ${offered:-?} offered"
+check "NIC: L2 sees its extended capabilities as L1 does, serial number included" \
+	[ -n "$want" -a "$got" = "$want" ]
+check "NIC: --stats counts them" [ "$offered" = "$(echo $got | wc -w)" ]
 r=$(sed -n 's/.*L2-SATA-MD5: \([0-9a-f]*\).*/\1/p' /tmp/devs.log | head -1)
 echo "L1 read $l1md5, L2 read ${r:-nothing}"
 check "SATA: L2 reads the disk as L1 did" [ -n "$r" -a "$r" = "$l1md5" ]

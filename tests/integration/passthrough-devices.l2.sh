@@ -7,6 +7,8 @@ i=0
 while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
 ip link show eth0 >/dev/null 2>&1 || { echo "L2-NIC: no eth0"; ls /sys/bus/pci/devices; }
 echo "L2-NIC: $(basename "$(readlink /sys/class/net/eth0/device/driver)")"
+# Its extended capabilities as L2 sees them (L1 walks the list).
+echo "L2-NIC-ECFG: $(od -An -tx1 -v -j256 -N512 /sys/class/net/eth0/device/config | tr -d ' \n')"
 ip link set eth0 up
 i=0
 while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done

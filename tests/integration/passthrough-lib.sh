@@ -43,3 +43,46 @@ viommu_counts() {
 	ioas_map=$(tr -d '\r' <"$1" | sed -n 's/.*-> IOAS_MAP \([0-9]*\) .*/\1/p' | tail -1)
 	ioas_unmap=$(tr -d '\r' <"$1" | sed -n 's/.*-> IOAS_UNMAP \([0-9]*\) .*/\1/p' | tail -1)
 }
+
+# pci_ecfg DIR: config space of the function from 0x100, 512 bytes as hex
+# (two digits a byte), as pci_ecaps reads it.
+pci_ecfg() {
+	od -An -tx1 -v -j256 -N512 "$1/config" | tr -d ' \n'
+}
+
+# pci_ecaps HEX [guest]: the extended capabilities in HEX (pci_ecfg's
+# form), "ID@OFFSET" each in chain order, the Device Serial Number's with
+# "=SERIAL"; empty headers (ID 0) skipped. With "guest", those our VMM
+# hides (SR-IOV, ARI, Resizable BAR, ATS, PRI, PASID) are left out too:
+# what a guest should see of a function whose list this is.
+pci_ecaps() {
+	echo "$1" | awk -v guest="$2" '
+	function hx(s,  i, v) {
+		v = 0
+		for (i = 1; i <= length(s); i++)
+			v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+		return v
+	}
+	function byte(o) { return substr($0, (o - 256) * 2 + 1, 2) }
+	function le(o, n,  s, i) { s = ""; for (i = n - 1; i >= 0; i--) s = s byte(o + i); return s }
+	{
+		split("0e 0f 10 13 15 1b 24", hid, " ")
+		for (i in hid) hidden[hx(hid[i])] = 1
+		off = 256
+		while (off >= 256 && (off - 256) * 2 + 8 <= length($0) && n++ < 64) {
+			h = hx(le(off, 4))
+			if (h == 0)
+				break
+			id = h % 65536
+			if (id && !(guest && hidden[id])) {
+				s = sprintf("%04x@%03x", id, off)
+				if (id == 3)
+					s = s "=" le(off + 4, 8)
+				out = out " " s
+			}
+			off = int(h / 1048576)
+			off -= off % 4
+		}
+		print substr(out, 2)
+	}'
+}

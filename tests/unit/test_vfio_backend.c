@@ -7,7 +7,8 @@
  *     bypass uses the identity IOAS; a domain created under existing
  *     mappings gets them replayed;
  *   - host IOVA ranges become the input range, page size and RESV_MEM.
- * And vfio_device_create's bad-input messages (no real VFIO here). */
+ * And vfio_device_create's bad-input messages (no real VFIO here), and the
+ * extended capabilities a passthrough function offers (vfio_ext_caps). */
 #include <dirent.h>
 #include <endian.h>
 #include <errno.h>
@@ -469,6 +470,107 @@ static void test_sysfs_path(void **state)
 	assert_int_equal(system(p), 0);
 }
 
+/* Extended capabilities: a chain as VFIO shows it, in a 4096-byte config
+ * space; the guest's view as vfio_ext_caps builds it. */
+static void ecap(uint8_t *c, unsigned off, uint16_t id, unsigned ver, unsigned next)
+{
+	uint32_t h = id | ver << 16 | next << 20;
+	memcpy(c + off, &(uint32_t){ htole32(h) }, 4);
+}
+
+static uint32_t hdr(const uint8_t *c, unsigned off)
+{
+	uint32_t h;
+	memcpy(&h, c + off, 4);
+	return le32toh(h);
+}
+
+static void assert_kind(const uint8_t *kind, unsigned from, unsigned to, int k)
+{
+	for (unsigned i = from; i < to; i++)
+		if (kind[i] != k)
+			fail_msg("byte %#x: kind %d, want %d", i, kind[i], k);
+}
+
+static void test_ext_caps(void **state)
+{
+	static uint8_t phys[4096], cfg[4096], kind[4096];
+	(void)state;
+
+	/* AER, SR-IOV (hidden), DSN: AER links straight to DSN; the
+	 * bodies kept pass through, SR-IOV's reads as zero. */
+	memset(phys, 0, sizeof(phys));
+	memset(cfg, 0xAA, sizeof(cfg));
+	ecap(phys, 0x100, 0x0001, 2, 0x148);
+	ecap(phys, 0x148, 0x0010, 1, 0x188);
+	ecap(phys, 0x188, 0x0003, 1, 0);
+	assert_int_equal(vfio_ext_caps(phys, 4096, cfg, kind), 2);
+	assert_int_equal(hdr(cfg, 0x100), 0x0001 | 2 << 16 | 0x188 << 20);
+	assert_int_equal(hdr(cfg, 0x188), 0x0003 | 1 << 16);
+	assert_int_equal(hdr(cfg, 0x148), 0);
+	assert_kind(kind, 0x100, 0x104, VFIO_CFG_EMUL);
+	assert_kind(kind, 0x104, 0x148, VFIO_CFG_PASS);
+	assert_kind(kind, 0x148, 0x188, VFIO_CFG_ZERO);
+	assert_kind(kind, 0x188, 0x18c, VFIO_CFG_EMUL);
+	assert_kind(kind, 0x18c, 4096, VFIO_CFG_PASS);
+
+	/* The first one hidden (ARI): 0x100 becomes an empty header that
+	 * points at the first one kept; ATS, PRI, PASID, Resizable BAR
+	 * hidden too, wherever they are. */
+	memset(phys, 0, sizeof(phys));
+	ecap(phys, 0x100, 0x000E, 1, 0x200);
+	ecap(phys, 0x200, 0x000F, 1, 0x180);	/* out of address order */
+	ecap(phys, 0x180, 0x0018, 1, 0x300);	/* LTR: kept */
+	ecap(phys, 0x300, 0x0013, 1, 0x320);
+	ecap(phys, 0x320, 0x001B, 1, 0x340);
+	ecap(phys, 0x340, 0x0015, 1, 0x380);
+	ecap(phys, 0x380, 0x0024, 1, 0x3c0);
+	ecap(phys, 0x3c0, 0x000B, 1, 0);	/* vendor-specific: kept */
+	assert_int_equal(vfio_ext_caps(phys, 4096, cfg, kind), 2);
+	assert_int_equal(hdr(cfg, 0x100), 0x180 << 20);
+	assert_int_equal(hdr(cfg, 0x180), 0x0018 | 1 << 16 | 0x3c0 << 20);
+	assert_int_equal(hdr(cfg, 0x3c0), 0x000B | 1 << 16);
+	assert_kind(kind, 0x100, 0x104, VFIO_CFG_EMUL);
+	assert_kind(kind, 0x104, 0x180, VFIO_CFG_ZERO);
+	assert_kind(kind, 0x184, 0x200, VFIO_CFG_PASS);	/* up to the next one */
+	assert_kind(kind, 0x200, 0x3c0, VFIO_CFG_ZERO);
+	assert_kind(kind, 0x3c4, 4096, VFIO_CFG_PASS);
+
+	/* All hidden: nothing offered, 0x100 reads zero (no list). */
+	memset(phys, 0, sizeof(phys));
+	ecap(phys, 0x100, 0x0010, 1, 0);
+	assert_int_equal(vfio_ext_caps(phys, 4096, cfg, kind), 0);
+	assert_int_equal(hdr(cfg, 0x100), 0);
+	assert_kind(kind, 0x100, 4096, VFIO_CFG_ZERO);
+
+	/* A chain that loops back on itself ends; each one kept once. */
+	memset(phys, 0, sizeof(phys));
+	ecap(phys, 0x100, 0x0001, 2, 0x140);
+	ecap(phys, 0x140, 0x0003, 1, 0x100);
+	assert_int_equal(vfio_ext_caps(phys, 4096, cfg, kind), 2);
+	assert_int_equal(hdr(cfg, 0x100), 0x0001 | 2 << 16 | 0x140 << 20);
+	assert_int_equal(hdr(cfg, 0x140), 0x0003 | 1 << 16);
+
+	/* A next pointer below 0x100 or past the config space ends the
+	 * chain; so does a header of all ones (no device there). */
+	ecap(phys, 0x140, 0x0003, 1, 0x40);
+	assert_int_equal(vfio_ext_caps(phys, 4096, cfg, kind), 2);
+	ecap(phys, 0x100, 0x0001, 2, 0xffc);
+	memset(phys + 0xffc, 0xff, 4);
+	assert_int_equal(vfio_ext_caps(phys, 4096, cfg, kind), 1);
+	assert_int_equal(hdr(cfg, 0x100), 0x0001 | 2 << 16);
+	assert_kind(kind, 0x104, 4096, VFIO_CFG_PASS);
+	ecap(phys, 0x100, 0x0001, 2, 0x140);
+	assert_int_equal(vfio_ext_caps(phys, 0x120, cfg, kind), 1);
+	assert_kind(kind, 0x104, 0x120, VFIO_CFG_PASS);
+	assert_kind(kind, 0x120, 4096, VFIO_CFG_ZERO);
+
+	/* A conventional PCI function: 256 bytes, none. */
+	assert_int_equal(vfio_ext_caps(phys, 256, cfg, kind), 0);
+	assert_kind(kind, 0x100, 4096, VFIO_CFG_ZERO);
+	assert_int_equal(hdr(cfg, 0x100), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +584,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_constrain_from_iova_ranges, setup, teardown),
 		cmocka_unit_test(test_bad_input_messages),
 		cmocka_unit_test(test_sysfs_path),
+		cmocka_unit_test(test_ext_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
