@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -167,6 +168,53 @@ void msi_route_fire(struct msi_route *r)
 	}
 }
 
+static int irqfd_attach(struct msi_route *r, bool on)
+{
+	struct kvm_irqfd irqfd = { .fd = r->irqfd, .gsi = r->gsi,
+				   .flags = on ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+
+	return ioctl(the_vm.vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int msi_route_hold(struct msi_route *r)
+{
+	if (r->held)
+		return 0;
+	int ret = irqfd_attach(r, false);
+	if (!ret)
+		r->held = true;
+	return ret;
+}
+
+bool msi_route_pending(const struct msi_route *r)
+{
+	struct pollfd p = { .fd = r->irqfd, .events = POLLIN };
+
+	return r->held && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+bool msi_route_release(struct msi_route *r)
+{
+	uint64_t cnt;
+
+	if (!r->held)
+		return false;
+	/* Take what is held, attach, then raise it again through KVM: KVM
+	 * injects for an eventfd already signalled at attach but leaves its
+	 * count, which would raise the vector once more at the next hold and
+	 * release. */
+	bool pending = read(r->irqfd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt;
+	if (irqfd_attach(r, true)) {
+		if (pending)	/* stays held, and pending */
+			msi_route_fire(r);
+		return false;
+	}
+	r->held = false;
+	if (pending)
+		msi_route_fire(r);
+	return pending;
+}
+
 void msi_route_free(struct msi_route *r)
 {
 	struct kvm_irqfd irqfd = { .fd = r->irqfd, .gsi = r->gsi,
@@ -174,7 +222,8 @@ void msi_route_free(struct msi_route *r)
 
 	if (r->irqfd < 0)
 		return;
-	ioctl(the_vm.vm_fd, KVM_IRQFD, &irqfd);
+	if (!r->held)
+		ioctl(the_vm.vm_fd, KVM_IRQFD, &irqfd);
 	pthread_mutex_lock(&routes_lock);
 	routes[r->gsi] = NULL;
 	r->enabled = false;

@@ -172,7 +172,7 @@ struct vfio_dev {
 	uint64_t n_master_on, n_master_off;
 
 	struct viommu_iommufd_ep be_ep;
-	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_unmask_kicks;
+	uint64_t n_cfg_pass, n_bar_traps, n_msix_writes, n_pending_delivered;
 	uint64_t n_msix_grown_inplace, n_msix_grown_reenable;
 	unsigned msix_host_max;		/* most host vectors enabled at once */
 };
@@ -449,26 +449,45 @@ static unsigned msix_live_end(struct vfio_dev *vd)
 	return n;
 }
 
-/* Keep vector v's KVM route in step with its entry. A vector that becomes
- * live gets one interrupt: whatever the device signalled while it was
- * masked was dropped (no routing entry), and a spurious interrupt is
- * harmless where a lost one is not. Called with vd->lock held. */
+/* Keep vector v's KVM route in step with its entry. A masked vector's
+ * irqfd is held back from KVM: what the device signals meanwhile waits in
+ * it (the PBA shows it pending) and is delivered once when the vector is
+ * unmasked; a vector unmasked with nothing pending gets nothing. Called
+ * with vd->lock held. */
 static void msix_sync(struct vfio_dev *vd, unsigned v)
 {
 	if (!vd->msix_route_ok[v])
 		return;
 	struct msi_route *rt = &vd->msix_routes[v];
-	bool live = msix_vec_live(vd, v), was = rt->enabled;
+	bool live = msix_vec_live(vd, v);
 
 	if (live && vd->msix_vfio_on && v >= vd->msix_host_n)
 		msix_grow(vd, v + 1);
 	uint64_t addr = vd->msix_table[v][0] | (uint64_t)vd->msix_table[v][1] << 32;
 
+	if (!live && msi_route_hold(rt))
+		fprintf(stderr, "vmm: %s: MSI-X vector %u: cannot hold it while masked (what "
+			"comes meanwhile is lost)\n", vd->name, v);
 	msi_route_update(rt, addr, vd->msix_table[v][2], live);
-	if (live && !was) {
-		vd->n_unmask_kicks++;
-		msi_route_fire(rt);
+	if (live && msi_route_release(rt))
+		vd->n_pending_delivered++;
+}
+
+/* The PBA: bit v is set while vector v is masked and its device has
+ * signalled it. */
+static void pba_read(struct vfio_dev *vd, uint64_t off, uint8_t *data, unsigned len)
+{
+	pthread_mutex_lock(&vd->lock);
+	for (unsigned i = 0; i < len; i++) {
+		data[i] = 0;
+		for (unsigned b = 0; b < 8; b++) {
+			uint64_t v = (off + i) * 8 + b;
+			if (v < vd->msix_nvec && vd->msix_route_ok[v] &&
+			    msi_route_pending(&vd->msix_routes[v]))
+				data[i] |= 1u << b;
+		}
 	}
+	pthread_mutex_unlock(&vd->lock);
 }
 
 /* MSI-X on the host is enabled with the vectors the guest uses, not all the
@@ -891,7 +910,7 @@ static void bar_io(void *opaque, uint64_t off, void *data, unsigned len, bool is
 	if (vd->msix_cap && b->index == vd->pba_bar && off >= vd->pba_off &&
 	    off < vd->pba_off + 8ull * ((vd->msix_nvec + 63) / 64)) {
 		if (!is_write)
-			memset(data, 0, len);	/* nothing pending that we know of */
+			pba_read(vd, off - vd->pba_off, data, len);
 		return;
 	}
 	if (off + len > b->size) {
@@ -1586,8 +1605,9 @@ void vfio_print_stats(FILE *f)
 	for (unsigned i = 0; i < n_devices; i++) {
 		struct vfio_dev *vd = devices[i];
 		fprintf(f, "%s: config accesses to the device %" PRIu64 ", BAR traps %" PRIu64
-			", MSI-X table writes %" PRIu64 ", unmask kicks %" PRIu64 "\n", vd->name,
-			vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes, vd->n_unmask_kicks);
+			", MSI-X table writes %" PRIu64 ", held while masked and delivered at unmask %"
+			PRIu64 "\n", vd->name, vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes,
+			vd->n_pending_delivered);
 		fprintf(f, "%s: extended capabilities offered: %u\n", vd->name, vd->n_ecaps);
 		fprintf(f, "%s: known to KVM (KVM-VFIO device): %s\n", vd->name,
 			vd->kvm_file ? "yes" : "no");

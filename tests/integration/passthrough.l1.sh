@@ -107,6 +107,20 @@ echo "L1: MSI-X host vectors (most enabled at once, of, times grown in place): $
 set -- $hv
 check "MSI-X: the host enables the vectors the guest uses, not all it offers, growing in place" \
 	[ "${1:-0}" -ge 1 -a "${1:-0}" -lt "${2:-0}" -a "${3:-0}" -ge 1 ]
+# MSI-X masking (passthrough.l2.sh): a read's completion that came while
+# L2 had the function masked waited, showed in the PBA, and came at
+# unmask; unmasking with nothing pending brought nothing.
+set -- $(tr -d '\r' </tmp/pt.log | sed -n 's/^L2-MSIX-MASK: interrupts \([0-9]*\) masked \([0-9]*\) unmasked \([0-9]*\) pba \([0-9a-fA-Fx]*\) \([0-9a-fA-Fx]*\).*/\1 \2 \3 \4 \5/p' | head -1)
+echo "L1: L2's nvme interrupts $1, while masked ${2:-?}, after unmask ${3:-?}; PBA while masked ${4:-?}, after ${5:-?}"
+check "MSI-X: no interrupt reaches L2 while the function is masked" [ -n "$2" -a "$1" = "$2" ]
+check "MSI-X: the PBA shows the completion's vector pending while masked, clear after" \
+	[ -n "$5" -a "$((${4:-0}))" != 0 -a "$((${5:-1}))" = 0 ]
+check "MSI-X: the held interrupt arrives at unmask (the read completes)" [ "${3:-0}" -gt "${2:-0}" ]
+check "MSI-X: --stats counts what was held and delivered at unmask" \
+	grep -q 'held while masked and delivered at unmask [1-9]' /tmp/pt.log
+set -- $(tr -d '\r' </tmp/pt.log | sed -n 's/^L2-MSIX-CYCLES: 20 interrupts \([0-9]*\) then \([0-9]*\).*/\1 \2/p' | head -1)
+echo "L1: L2's nvme interrupts across 20 mask/unmask cycles: ${1:-?} -> ${2:-?}"
+check "MSI-X: unmasking with nothing pending brings no interrupt (20 cycles)" [ -n "$2" -a "$1" = "$2" ]
 # The expansion ROM, through our ROM BAR: what L1 reads of it, and the
 # guest's reads counted (--stats).
 r=$(sed -n 's/.*L2-ROM: \([0-9a-f]* [0-9]*\).*/\1/p' /tmp/pt.log | head -1)

@@ -41,5 +41,33 @@ if [ "$(nproc)" -ge 2 ]; then
 	echo "L2-CPU1-READ-MD5: $(taskset 2 dd if=/dev/nvme0n1 bs=1M skip=16 count=4 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)"
 	grep nvme /proc/interrupts | tr -s ' ' | sed 's/^/L2-IRQ: /'
 fi
+# MSI-X masking behind the driver's back: mask the function (the mask bit
+# of its MSI-X message control, through config space), start a read, look
+# at the interrupt counts and the PBA (through /dev/mem), unmask, let the
+# read finish; then mask and unmask twenty times with nothing in flight.
+cap=$(od -An -tu1 -v -N256 "$dev/config" | awk '{ for (i = 1; i <= NF; i++) b[n++] = $i }
+	END { p = b[52]; while (p && g++ < 48) { if (b[p] == 17) { print p; exit } p = b[p + 1] } }')
+ctl=$((cap + 3))
+orig=$(od -An -tu1 -j$ctl -N1 "$dev/config" | tr -d ' ')
+pbaw=$(od -An -tu4 -j$((cap + 8)) -N4 "$dev/config" | tr -d ' ')
+pba=$(($(sed -n "$(((pbaw & 7) + 1))p" "$dev/resource" | cut -d' ' -f1) + (pbaw & ~7)))
+setctl() { printf "\\$(printf %o "$1")" | dd of="$dev/config" bs=1 seek=$ctl count=1 conv=notrunc 2>/dev/null; }
+irqs() { grep nvme /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s }'; }
+setctl $((orig | 64))
+before=$(irqs)
+dd if=/dev/nvme0n1 of=/dev/null bs=4k count=1 skip=4096 iflag=direct 2>/dev/null &
+sleep 2
+during=$(irqs)
+pba1=$(devmem $pba 64)
+setctl "$orig"
+wait $!
+after=$(irqs)
+pba2=$(devmem $pba 64)
+echo "L2-MSIX-MASK: interrupts $before masked $during unmasked $after pba $pba1 $pba2"
+b=$(irqs)
+i=0
+while [ $i -lt 20 ]; do setctl $((orig | 64)); setctl "$orig"; i=$((i + 1)); done
+sleep 1
+echo "L2-MSIX-CYCLES: 20 interrupts $b then $(irqs)"
 sync
 reboot -f
