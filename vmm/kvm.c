@@ -193,21 +193,30 @@ bool msi_route_pending(const struct msi_route *r)
 	return r->held && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
-bool msi_route_release(struct msi_route *r)
+void msi_route_drop_held(struct msi_route *r)
+{
+	uint64_t cnt;
+
+	if (r->held && read(r->irqfd, &cnt, sizeof(cnt)) < 0) {
+		/* EAGAIN: nothing held */
+	}
+}
+
+int msi_route_release(struct msi_route *r)
 {
 	uint64_t cnt;
 
 	if (!r->held)
-		return false;
-	/* Take what is held, attach, then raise it again through KVM: KVM
-	 * injects for an eventfd already signalled at attach but leaves its
-	 * count, which would raise the vector once more at the next hold and
-	 * release. */
+		return 0;
+	/* Take what is held, attach, then raise it through KVM (which would
+	 * inject for an eventfd signalled before attach, but keep its count
+	 * until the next signal or detach). */
 	bool pending = read(r->irqfd, &cnt, sizeof(cnt)) == sizeof(cnt) && cnt;
-	if (irqfd_attach(r, true)) {
+	int ret = irqfd_attach(r, true);
+	if (ret) {
 		if (pending)	/* stays held, and pending */
 			msi_route_fire(r);
-		return false;
+		return ret;
 	}
 	r->held = false;
 	if (pending)

@@ -412,6 +412,15 @@ static void intx_enable(struct vfio_dev *vd, bool on)
 
 /* INTx: KVM raises the GSI when the trigger fires and signals the resample
  * eventfd at the guest's EOI, which VFIO takes as "unmask". */
+static void intx_teardown(struct vfio_dev *vd)
+{
+	if (vd->intx_fd >= 0)
+		close(vd->intx_fd);
+	if (vd->intx_rfd >= 0)
+		close(vd->intx_rfd);
+	vd->intx_fd = vd->intx_rfd = -1;
+}
+
 static int intx_setup(struct vfio_dev *vd)
 {
 	struct kvm_irqfd irqfd = { 0 };
@@ -469,8 +478,15 @@ static void msix_sync(struct vfio_dev *vd, unsigned v)
 		fprintf(stderr, "vmm: %s: MSI-X vector %u: cannot hold it while masked (what "
 			"comes meanwhile is lost)\n", vd->name, v);
 	msi_route_update(rt, addr, vd->msix_table[v][2], live);
-	if (live && msi_route_release(rt))
+	if (!live)
+		return;
+	int r = msi_route_release(rt);
+	if (r > 0)
 		vd->n_pending_delivered++;
+	else if (r < 0)
+		fprintf(stderr, "vmm: %s: MSI-X vector %u: cannot attach it to KVM at unmask: %s "
+			"(it stays held until it is masked and unmasked again)\n", vd->name, v,
+			strerror(-r));
 }
 
 /* The PBA: bit v is set while vector v is masked and its device has
@@ -482,7 +498,7 @@ static void pba_read(struct vfio_dev *vd, uint64_t off, uint8_t *data, unsigned 
 		data[i] = 0;
 		for (unsigned b = 0; b < 8; b++) {
 			uint64_t v = (off + i) * 8 + b;
-			if (v < vd->msix_nvec && vd->msix_route_ok[v] &&
+			if (v < vd->msix_nvec && vd->msix_route_ok[v] && !msix_vec_live(vd, v) &&
 			    msi_route_pending(&vd->msix_routes[v]))
 				data[i] |= 1u << b;
 		}
@@ -561,7 +577,7 @@ static void msix_grow(struct vfio_dev *vd, unsigned n)
 		vd->n_msix_grown_reenable++;
 	}
 	for (unsigned v = 0; v < old && v < vd->msix_host_n; v++)
-		if (vd->msix_route_ok[v] && vd->msix_routes[v].enabled)
+		if (vd->msix_route_ok[v])	/* (a masked one: pending) */
 			msi_route_fire(&vd->msix_routes[v]);
 }
 
@@ -579,6 +595,11 @@ static void msix_set_enable(struct vfio_dev *vd, bool en)
 				vd->msix_route_ok[v] = true;
 			}
 		}
+		/* What was held before the guest turned MSI-X off is not for
+		 * the driver that turns it on (nothing comes while it is off). */
+		for (unsigned v = 0; v < vd->msix_nvec; v++)
+			if (vd->msix_route_ok[v])
+				msi_route_drop_held(&vd->msix_routes[v]);
 		unsigned n = msix_live_end(vd);
 		if (n == 0)
 			n = 1;
@@ -1572,8 +1593,12 @@ int vfio_device_create(const struct passthrough_opts *o)
 	}
 	/* From here on the bus refers to vd: failures leave it allocated
 	 * (the VMM exits). */
-	if (d->intx_pin && (r = intx_setup(vd)))
+	if (d->intx_pin && (r = intx_setup(vd))) {
 		fprintf(stderr, "vmm: %s: INTx not available: %s\n", vd->name, strerror(-r));
+		intx_teardown(vd);
+		d->intx_pin = 0;		/* the guest sees no pin */
+		d->cfg[CFG_INT_PIN] = 0;
+	}
 	if (iommu) {
 		vd->be_ep = (struct viommu_iommufd_ep){ .devfd = vd->fd, .endpoint = d->devfn,
 							.name = vd->name };

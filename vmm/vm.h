@@ -81,11 +81,13 @@ void msi_route_free(struct msi_route *r);
 /* A masked vector whose source signals the irqfd itself (VFIO): hold
  * detaches the irqfd from KVM, so what the source signals stays in the
  * eventfd (the vector's pending bit: msi_route_pending) instead of being
- * dropped; release attaches it again and delivers, once, what was held.
- * Returns whether something was. */
+ * dropped; release attaches it again and delivers, once, what was held
+ * (returns 1 if something was, 0 if not, -errno if KVM refused the irqfd:
+ * it stays held); drop_held forgets what is held. */
 int msi_route_hold(struct msi_route *r);
-bool msi_route_release(struct msi_route *r);
+int msi_route_release(struct msi_route *r);
 bool msi_route_pending(const struct msi_route *r);
+void msi_route_drop_held(struct msi_route *r);
 
 /* ioeventfd: KVM signals fd when the guest writes addr (any value). */
 int vm_ioeventfd(uint64_t addr, unsigned len, bool pio, int fd, bool assign);
