@@ -49,6 +49,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 #include <linux/vfio.h>
@@ -1363,6 +1364,53 @@ static int sysfs_to_cdev(const char *path, char *cdev, size_t n)
 	return -ENODEV;
 }
 
+/* Drivers that leave a device's DMA to whoever owns its IOMMU group
+ * (the kernel's driver_managed_dma): a group member on one of them does
+ * not keep the group from a VMM; a member on any other host driver does. */
+static bool group_neutral_driver(const char *drv)
+{
+	return !strcmp(drv, "vfio-pci") || !strcmp(drv, "pci-stub") || !strcmp(drv, "pcieport");
+}
+
+int vfio_group_conflict(const char *devdir, char *buf, size_t n)
+{
+	char p[PATH_MAX], q[PATH_MAX + 300], self[PATH_MAX], other[PATH_MAX], link[PATH_MAX];
+	int found = 0;
+
+	snprintf(p, sizeof(p), "%s/iommu_group", devdir);
+	ssize_t k = readlink(p, link, sizeof(link) - 1);
+	if (k <= 0 || !realpath(devdir, self))
+		return 0;
+	link[k] = 0;
+	char group[64];
+	snprintf(group, sizeof(group), "%.63s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+	snprintf(p, sizeof(p), "%s/iommu_group/devices", devdir);
+	DIR *d = opendir(p);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(q, sizeof(q), "%s/%s", p, de->d_name);
+		if (!realpath(q, other) || !strcmp(other, self))
+			continue;
+		snprintf(q, sizeof(q), "%s/%s/driver", p, de->d_name);
+		k = readlink(q, link, sizeof(link) - 1);
+		if (k <= 0)
+			continue;
+		link[k] = 0;
+		const char *drv = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+		if (group_neutral_driver(drv))
+			continue;
+		snprintf(buf, n, "its IOMMU group %s also holds %s, bound to %s", group,
+			 de->d_name, drv);
+		found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
 int vfio_device_create(const struct passthrough_opts *o)
 {
 	const char *path = o->path;
@@ -1429,6 +1477,9 @@ int vfio_device_create(const struct passthrough_opts *o)
 	vd->kvm_file = r > 0;
 	r = iommufd_vfio_bind(ictx, vd->fd, &vd->dev_id);
 	if (r) {
+		char devdir[64], why[PATH_MAX + 128];
+		snprintf(devdir, sizeof(devdir), "/sys/dev/char/%u:%u/device", major(st.st_rdev),
+			 minor(st.st_rdev));
 		if (r == -ENOTTY)
 			FAIL("not a VFIO device cdev (VFIO_DEVICE_BIND_IOMMUFD: not supported by "
 			     "this file; expected /dev/vfio/devices/vfioN)");
@@ -1438,9 +1489,16 @@ int vfio_device_create(const struct passthrough_opts *o)
 			 * cdev path allows one user). */
 			FAIL("the device is busy: already in use by another VMM or process "
 			     "(VFIO_DEVICE_BIND_IOMMUFD: %s)", strerror(EBUSY));
+		else if (r == -EPERM && vfio_group_conflict(devdir, why, sizeof(why)))
+			/* The group's DMA is the host driver's (iommufd could
+			 * not claim it). */
+			FAIL("%s: a device can be passed through only when every device of its "
+			     "IOMMU group is on vfio-pci or on no driver (VFIO_DEVICE_BIND_IOMMUFD: %s)",
+			     why, strerror(-r));
 		else if (r == -EPERM)
-			FAIL("the host IOMMU cannot isolate this device's interrupts "
-			     "(no interrupt remapping?): VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(-r));
+			FAIL("the host IOMMU cannot isolate this device's interrupts (no interrupt "
+			     "remapping?), or another device of its IOMMU group is in use by another "
+			     "VMM: VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(-r));
 		else
 			FAIL("%s", iommufd_last_error());
 		if (r == -EINVAL)

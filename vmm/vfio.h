@@ -2,6 +2,7 @@
  * are declared in devices.h; this header has what tests need. */
 #ifndef VMM_VFIO_H
 #define VMM_VFIO_H
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -29,5 +30,11 @@ enum vfio_cfg_kind { VFIO_CFG_PASS = 0, VFIO_CFG_EMUL, VFIO_CFG_ZERO };
  * empty header (ID 0) that points at the first one kept. Fills cfg[] and
  * kind[] (4096 each) from 0x100 up; returns the number kept. */
 unsigned vfio_ext_caps(const uint8_t *phys, unsigned size, uint8_t *cfg, uint8_t *kind);
+
+/* Why the device whose sysfs directory is devdir cannot be passed
+ * through, if another device of its IOMMU group is on a host driver:
+ * "its IOMMU group G also holds BDF, bound to DRIVER" into buf, return 1;
+ * 0 if no such device (or no group to look at). */
+int vfio_group_conflict(const char *devdir, char *buf, size_t n);
 
 #endif

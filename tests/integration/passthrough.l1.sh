@@ -62,6 +62,26 @@ sed 's/^/  bad| /' /tmp/bad4.log
 check "--device path=<sysfs dir of a NIC on its own driver>: exit 2, names the driver" \
 	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=$nic: the function is bound to e1000e, not vfio-pci' /tmp/bad4.log"
 
+# Bad input: a function whose IOMMU group holds another device on a host
+# driver (q35's built-in AHCI at 00:1f.2 shares its group with the SMBus
+# controller on i801_smbus). On vfio-pci, but iommufd cannot own the
+# group's DMA: said naming the other device and its driver, exit 2.
+grp=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/class")" = 0x010601 ] && [ "$(ls "$d/iommu_group/devices" | wc -l)" -ge 2 ] &&
+		[ "$(basename "$(readlink "$d/driver")")" = ahci ] && { grp=$d; break; }
+done
+check "L1 has an AHCI controller sharing its IOMMU group" [ -n "$grp" ]
+pci_rebind "$grp" vfio-pci
+timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+	--device path="$grp" </dev/null >/tmp/bad5.log 2>&1
+rc=$?
+sed 's/^/  bad| /' /tmp/bad5.log
+check "--device path=<a function whose IOMMU group has a device on a host driver>: exit 2, names it" \
+	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=$grp: its IOMMU group [0-9]* also holds 0000:[0-9a-f:.]*, bound to [a-z]' /tmp/bad5.log"
+pci_rebind "$grp" ahci
+check "... and the AHCI controller goes back to ahci" [ "$(basename "$(readlink "$grp/driver")")" = ahci ]
+
 # A clean run of this L2 (two boots) takes well under a minute. Now and
 # then an L2 under TCG stops getting timer ticks for minutes (RCU stall
 # reports with its clock jumping; docs/runner.md). An attempt that did not

@@ -571,6 +571,56 @@ static void test_ext_caps(void **state)
 	assert_int_equal(hdr(cfg, 0x100), 0);
 }
 
+/* An IOMMU group with another device on a host driver (stand-in sysfs):
+ * named; one on vfio-pci, pci-stub or pcieport, or on none, is no bar. */
+static void test_group_conflict(void **state)
+{
+	char dir[] = "/tmp/test_vfio_group.XXXXXX", p[512], q[512], msg[1024];
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	const char *mk[] = { "devices/0000:00:1f.2", "devices/0000:00:1f.3", "devices/0000:00:1f.0",
+			     "groups/5/devices", "drivers/i801_smbus", "drivers/vfio-pci",
+			     "drivers/pcieport" };
+	for (unsigned i = 0; i < sizeof(mk) / sizeof(mk[0]); i++) {
+		snprintf(p, sizeof(p), "mkdir -p %s/%s", dir, mk[i]);
+		assert_int_equal(system(p), 0);
+	}
+	const char *ln[][2] = {
+		{ "../../groups/5", "devices/0000:00:1f.2/iommu_group" },
+		{ "../../groups/5", "devices/0000:00:1f.3/iommu_group" },
+		{ "../../../devices/0000:00:1f.2", "groups/5/devices/0000:00:1f.2" },
+		{ "../../../devices/0000:00:1f.3", "groups/5/devices/0000:00:1f.3" },
+		{ "../../../devices/0000:00:1f.0", "groups/5/devices/0000:00:1f.0" },
+		{ "../../drivers/vfio-pci", "devices/0000:00:1f.2/driver" },
+	};
+	for (unsigned i = 0; i < sizeof(ln) / sizeof(ln[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, ln[i][1]);
+		assert_int_equal(symlink(ln[i][0], p), 0);
+	}
+	snprintf(p, sizeof(p), "%s/devices/0000:00:1f.2", dir);
+	/* 1f.0 on no driver, 1f.3 on none yet: no conflict. */
+	assert_int_equal(vfio_group_conflict(p, msg, sizeof(msg)), 0);
+	/* 1f.3 on a host driver: named. */
+	snprintf(q, sizeof(q), "%s/devices/0000:00:1f.3/driver", dir);
+	assert_int_equal(symlink("../../drivers/i801_smbus", q), 0);
+	assert_int_equal(vfio_group_conflict(p, msg, sizeof(msg)), 1);
+	assert_string_equal(msg, "its IOMMU group 5 also holds 0000:00:1f.3, bound to i801_smbus");
+	/* On vfio-pci or pcieport: no bar. */
+	unlink(q);
+	assert_int_equal(symlink("../../drivers/vfio-pci", q), 0);
+	assert_int_equal(vfio_group_conflict(p, msg, sizeof(msg)), 0);
+	unlink(q);
+	assert_int_equal(symlink("../../drivers/pcieport", q), 0);
+	assert_int_equal(vfio_group_conflict(p, msg, sizeof(msg)), 0);
+	/* No group link at all (no IOMMU): nothing to say. */
+	snprintf(q, sizeof(q), "%s/devices/0000:00:1f.0", dir);
+	assert_int_equal(vfio_group_conflict(q, msg, sizeof(msg)), 0);
+
+	snprintf(p, sizeof(p), "rm -rf %s", dir);
+	assert_int_equal(system(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input_messages),
 		cmocka_unit_test(test_sysfs_path),
 		cmocka_unit_test(test_ext_caps),
+		cmocka_unit_test(test_group_conflict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
