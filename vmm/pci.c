@@ -177,7 +177,7 @@ static bool bar_decodes(const struct pci_dev *d, int i)
 	case PCI_BAR_IO:
 		if (!(cmd & PCI_CMD_IO))
 			return false;
-		limit = 0xFFFF;
+		limit = 0x10000;
 		break;
 	case PCI_BAR_MMIO32:
 		if (!(cmd & PCI_CMD_MEM))
@@ -209,22 +209,28 @@ static const char *bar_name(int i, char buf[24])
 	return buf;
 }
 
+static void bars_retry_refused(void);
+
 /* Bring the registration of BAR i in line with its register and the
- * command register. */
+ * command register. A BAR that would overlap another range is refused
+ * (said once) and mapped when a range goes away and it fits. */
 static void bar_update(struct pci_dev *d, int i)
 {
 	struct pci_bar *b = &d->bars[i];
 	struct io_bus *bus = b->kind == PCI_BAR_IO ? &the_vm.pio : &the_vm.mmio;
 	uint64_t old = b->mapped ? b->mapped_addr : 0;
-	bool en;
+	bool en, freed = false, was_refused = b->refused;
 
 	if (b->kind == PCI_BAR_NONE)
 		return;
 	b->addr = bar_addr(d, i);
 	en = bar_decodes(d, i);
+	b->refused = false;
 	if (b->mapped && (!en || b->mapped_addr != b->addr)) {
-		if (b->fn)
+		if (b->fn) {
 			io_bus_unregister(bus, b->mapped_addr);
+			freed = true;
+		}
 		b->mapped = false;
 	} else if (b->mapped || !en) {
 		return;		/* nothing changes */
@@ -235,9 +241,12 @@ static void bar_update(struct pci_dev *d, int i)
 		if (r < 0) {
 			char what[24];
 
-			fprintf(stderr, "vmm: pci %s: %s at %#llx+%#llx overlaps another range, not mapped\n",
-				d->name ? d->name : "?", bar_name(i, what), (unsigned long long)b->addr,
-				(unsigned long long)b->size);
+			b->refused = true;
+			if (!was_refused || old)
+				fprintf(stderr, "vmm: pci %s: %s at %#llx+%#llx overlaps another range, "
+					"not mapped (until that range goes)\n", d->name ? d->name : "?",
+					bar_name(i, what), (unsigned long long)b->addr,
+					(unsigned long long)b->size);
 		} else {
 			b->mapped = true;
 			b->mapped_addr = b->addr;
@@ -245,6 +254,18 @@ static void bar_update(struct pci_dev *d, int i)
 	}
 	if (i < PCI_ROM_BAR && d->ops && d->ops->bar_moved && (old || b->mapped))
 		d->ops->bar_moved(d, i, old, b->addr, b->mapped);
+	if (freed)
+		bars_retry_refused();
+}
+
+/* A range went away: map the BARs it had kept out, if they fit now. (They
+ * only register, so this does not recurse further.) */
+static void bars_retry_refused(void)
+{
+	for (unsigned s = 0; s < PCI_MAX_DEVICES; s++)
+		for (int i = 0; slots[s] && i <= PCI_ROM_BAR; i++)
+			if (slots[s]->bars[i].refused)
+				bar_update(slots[s], i);
 }
 
 static void bars_update(struct pci_dev *d)
@@ -332,10 +353,18 @@ void pci_cfg_access(struct pci_dev *d, uint32_t off, void *data, unsigned len, b
 		return;
 	}
 	if (off < PCI_HEADER_END) {
-		if (is_write)
+		if (is_write) {
 			header_write(d, off, data, len);
-		else
+		} else {
 			pci_cfg_default_read(d, off, data, len);
+			if (d->ops && d->ops->status_read && off < PCI_STATUS + 2 &&
+			    off + len > PCI_STATUS) {
+				uint16_t st = d->ops->status_read(d);
+				for (unsigned k = 0; k < 2; k++)
+					if (off <= PCI_STATUS + k && PCI_STATUS + k < off + len)
+						((uint8_t *)data)[PCI_STATUS + k - off] |= st >> (8 * k);
+			}
+		}
 	} else if (is_write) {
 		if (d->ops && d->ops->cfg_write)
 			d->ops->cfg_write(d, off, data, len);

@@ -30,6 +30,8 @@ struct pci_bar {
 	uint64_t addr;		/* current guest address (0 when unassigned) */
 	bool mapped;		/* registered on a bus / memslot */
 	uint64_t mapped_addr;	/* where it is registered, while mapped */
+	bool refused;		/* decodes, but overlapped another range: mapped
+				 * when that range goes */
 	/* Emulated BAR: accesses are dispatched here. */
 	io_handler_fn fn;
 	void *opaque;
@@ -56,6 +58,11 @@ struct pci_dev_ops {
 	 * device that passes bits on, e.g. bus mastering. Called with the
 	 * bus's config lock held. */
 	void (*cmd_written)(struct pci_dev *d, uint16_t old_cmd, uint16_t cmd);
+	/* Status bits that follow the device's state rather than cfg[]
+	 * (Interrupt Status, 0x0008: an INTx is pending, whether or not the
+	 * command register's Interrupt Disable lets it out); ORed into the
+	 * status register as the guest reads it. */
+	uint16_t (*status_read)(struct pci_dev *d);
 };
 
 struct pci_dev {

@@ -84,6 +84,7 @@
 #define CMD_MEM		0x2
 #define CMD_MASTER	0x4
 #define CMD_INTX_OFF	0x400
+#define STATUS_INTX	0x08
 #define STATUS_CAPS	0x10
 #define CAP_PM		0x01
 #define CAP_MSI		0x05
@@ -1178,11 +1179,24 @@ static void vfio_cmd_written(struct pci_dev *d, uint16_t old_cmd, uint16_t cmd)
 			"(bus master %s)\n", vd->name, phys & CMD_MASTER ? "on" : "off");
 }
 
+/* Interrupt Status: the device's own, as its INTx is pending or not. */
+static uint16_t vfio_status_read(struct pci_dev *d)
+{
+	struct vfio_dev *vd = d->priv;
+	uint8_t st[2];
+
+	if (!d->intx_pin || cfg_pread(vd, CFG_STATUS, st, 2))
+		return 0;
+	vd->n_cfg_pass++;
+	return get16(st) & STATUS_INTX;
+}
+
 static const struct pci_dev_ops vfio_pci_ops = {
 	.cfg_read = vfio_cfg_read,
 	.cfg_write = vfio_cfg_write,
 	.bar_moved = vfio_bar_moved,
 	.cmd_written = vfio_cmd_written,
+	.status_read = vfio_status_read,
 };
 
 #define FAIL(...) do { fprintf(stderr, "vmm: --device path=%s: ", path); \

@@ -687,10 +687,19 @@ static void vp_cfg_write(struct pci_dev *pd, uint32_t off, const void *data, uns
 		fn(vp, boff, pd->cfg + data_off, blen, true);
 }
 
+/* Interrupt Status: an INTx is pending until the guest reads the ISR. */
+static uint16_t vp_status_read(struct pci_dev *d)
+{
+	struct virtio_pci *vp = d->priv;
+
+	return vp->intx_level ? 0x0008 : 0;
+}
+
 static const struct pci_dev_ops vp_pci_ops = {
 	.cfg_read = vp_cfg_read,
 	.cfg_write = vp_cfg_write,
 	.bar_moved = vp_bar_moved,
+	.status_read = vp_status_read,
 };
 
 static void add_vndr_cap(struct pci_dev *pd, uint8_t type, uint8_t bar, uint32_t offset,

@@ -173,6 +173,10 @@ check "INTx: nvme uses the IO-APIC line" grep -q "L2-IRQ: .*IO-APIC.*nvme" /tmp/
 r3=$(sed -n 's/.*L2-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt-intx.log | head -1)
 check "INTx: L2 reads the pattern" [ -n "$r3" -a "$r3" = "$w2" ]
 f3=$(sed -n 's/.*L2-FLR-READ-MD5: \([0-9a-f]*\).*/\1/p' /tmp/pt-intx.log | head -1)
+st=$(tr -d '\r' </tmp/pt-intx.log | sed -n 's/^L2-INTX-STATUS: //p' | head -1)
+echo "L1: L2's view of the NVMe's Interrupt Status (status register bit 3): ${st:-none}"
+check "INTx: Interrupt Status shows the device's pending INTx while L2 has it disabled, clear once served" \
+	[ "$st" = "before 0 held 8 after 0" ]
 check "INTx: after a guest-initiated reset too" [ -n "$f3" -a "$f3" = "$w2" ]
 
 nvme_rebind nvme

@@ -17,6 +17,22 @@ fi
 grep nvme /proc/interrupts | tr -s ' ' | sed 's/^/L2-IRQ: /'
 if [ "$(dd if=/dev/nvme0n1 bs=1M skip=15 count=1 2>/dev/null | head -c 16)" = "LEANVMM-PT-TAG!!" ]; then
 	echo "L2-READ-MD5: $(dd if=/dev/nvme0n1 bs=1M skip=16 count=4 2>/dev/null | md5sum | cut -d' ' -f1)"
+	# On INTx: the status register's Interrupt Status is the device's.
+	# Turn INTx off (command register), start a read, read the bit (the
+	# completion's INTx pending but held), turn INTx on, let it finish.
+	if grep -q "IO-APIC.*nvme" /proc/interrupts; then
+		hi=$(od -An -tu1 -j5 -N1 "$dev/config" | tr -d ' ')
+		wcmdhi() { printf "\\$(printf %o "$1")" | dd of="$dev/config" bs=1 seek=5 count=1 conv=notrunc 2>/dev/null; }
+		intst() { echo $(($(od -An -tu1 -j6 -N1 "$dev/config") & 8)); }
+		before=$(intst)
+		wcmdhi $((hi | 4))
+		dd if=/dev/nvme0n1 of=/dev/null bs=4k count=1 skip=4096 iflag=direct 2>/dev/null &
+		sleep 2
+		during=$(intst)
+		wcmdhi "$hi"
+		wait $!
+		echo "L2-INTX-STATUS: before $before held $during after $(intst)"
+	fi
 	# Reset the function from the guest (sysfs reset: a function-level
 	# reset through the PCI Express capability, which vfio-pci carries
 	# out), then let the nvme driver take it again and read once more.

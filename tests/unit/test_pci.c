@@ -498,6 +498,81 @@ static void test_misaligned_and_wide(void **state)
 	assert_int_equal(ecam_read(df, 0xFFC, 4), 0);
 }
 
+/* A BAR refused for overlapping another range is mapped once that range
+ * moves away; an I/O BAR may end at port 0xFFFF. */
+static void test_bar_overlap_then_free(void **state)
+{
+	static struct pci_dev other;
+
+	assert_int_equal(pci_register(&dev), 0);
+	pci_dev_init(&other, 0x1234, 0x9999, 0, 0, 0);
+	pci_dev_set_bar(&other, 0, PCI_BAR_MMIO32, 0x1000, false, bar_fn, (void *)9);
+	assert_int_equal(pci_register(&other), 0);
+	unsigned df = dev.devfn, of = other.devfn;
+	uint64_t taken = other.bars[0].addr, elsewhere = LAYOUT_PCI_MMIO32 + 0x200000;
+
+	ecam_write(df, 0x10, (uint32_t)taken, 4);
+	assert_false(dev.bars[0].mapped);
+	assert_true(dev.bars[0].refused);
+	assert_true(mmio_claimed(taken));
+	assert_ptr_equal(last_opaque, (void *)9);	/* still the other's */
+	/* The other BAR moves away (decoding on, as Linux does it): ours
+	 * now decodes at its address. */
+	ecam_write(of, 0x10, (uint32_t)elsewhere, 4);
+	assert_true(dev.bars[0].mapped);
+	assert_false(dev.bars[0].refused);
+	assert_true(mmio_claimed(taken + 4));
+	assert_ptr_equal(last_opaque, (void *)1);
+	assert_true(mmio_claimed(elsewhere));
+	assert_ptr_equal(last_opaque, (void *)9);
+	/* Refused, then decoding turned off: nothing waits any more. */
+	ecam_write(df, 0x10, (uint32_t)elsewhere, 4);
+	assert_true(dev.bars[0].refused);
+	ecam_write(df, 0x04, 1, 2);
+	assert_false(dev.bars[0].refused);
+	ecam_write(df, 0x04, 3, 2);
+
+	/* I/O BAR at the top of the port space: 0xFFE0-0xFFFF decodes. */
+	uint8_t v;
+
+	ecam_write(df, 0x20, 0xFFE0 | 1, 4);
+	assert_true(dev.bars[4].mapped);
+	assert_true(io_bus_access(&the_vm.pio, 0xFFFF, &v, 1, false));
+	assert_ptr_equal(last_opaque, (void *)4);
+}
+
+static uint16_t status_bits;
+
+static uint16_t status_read(struct pci_dev *d)
+{
+	return status_bits;
+}
+
+/* Interrupt Status follows the device (status_read), whatever the width
+ * of the read that covers it. */
+static void test_status_read(void **state)
+{
+	static const struct pci_dev_ops ops = { .status_read = status_read };
+
+	dev.ops = &ops;
+	assert_int_equal(pci_register(&dev), 0);
+	unsigned df = dev.devfn;
+	uint16_t base = ecam_read(df, 0x06, 2);
+
+	status_bits = 0;
+	assert_int_equal(ecam_read(df, 0x06, 2) & 0x08, 0);
+	status_bits = 0x08;
+	assert_int_equal(ecam_read(df, 0x06, 2), base | 0x08);
+	assert_int_equal(ecam_read(df, 0x04, 4) >> 16, base | 0x08);
+	assert_int_equal(ecam_read(df, 0x06, 1), (base & 0xFF) | 0x08);
+	assert_int_equal(ecam_read(df, 0x07, 1), base >> 8);
+	assert_int_equal(ecam_read(df, 0x04, 2), ecam_read(df, 0x04, 4) & 0xFFFF);
+	cf8_set(0x80000000u | df << 8 | 0x04);
+	assert_int_equal(cfc_read(2, 2), base | 0x08);
+	status_bits = 0;
+	assert_int_equal(cfc_read(2, 2), base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +588,8 @@ int main(void)
 		T(test_capabilities),
 		T(test_intx_routing),
 		T(test_misaligned_and_wide),
+		T(test_bar_overlap_then_free),
+		T(test_status_read),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);
