@@ -146,19 +146,29 @@ static int be_attach(void *opaque, uint32_t endpoint, void *ep_priv, uint32_t do
 	return r == -EADDRINUSE ? -EOPNOTSUPP : r ? -EIO : 0;
 }
 
-static void be_detach(void *opaque, uint32_t endpoint, void *ep_priv, bool bypass)
+static int be_detach(void *opaque, uint32_t endpoint, void *ep_priv, bool bypass)
 {
 	struct viommu_iommufd *b = opaque;
 	uint32_t ioas;
-	int r = bypass ? b->ops->identity_ioas(b->ctx, &ioas) : b->ops->blocking_ioas(b->ctx, &ioas);
+	int r;
 
+	if (bypass) {
+		r = b->ops->identity_ioas(b->ctx, &ioas);
+		if (!r && !(r = attach_to(b, ep_priv, ioas)))
+			return 0;
+		b->st.errors++;
+		fprintf(stderr, "vmm: virtio-iommu: endpoint %#x: cannot bypass (%s): its DMA is "
+			"blocked instead\n", endpoint, strerror(-r));
+	}
+	r = b->ops->blocking_ioas(b->ctx, &ioas);
+	if (!r)
+		r = attach_to(b, ep_priv, ioas);
 	if (r) {
 		b->st.errors++;
-		fprintf(stderr, "vmm: virtio-iommu: endpoint %#x: no %s IOAS: %s\n", endpoint,
-			bypass ? "identity" : "blocking", strerror(-r));
-		return;
+		fprintf(stderr, "vmm: virtio-iommu: endpoint %#x: cannot block its DMA: %s\n",
+			endpoint, strerror(-r));
 	}
-	attach_to(b, ep_priv, ioas);
+	return r;
 }
 
 static int be_map(void *opaque, uint32_t domain, void *dom_priv, uint64_t iova, uint64_t last,

@@ -28,8 +28,10 @@ struct viommu_backend_ops {
 	 * domain, replacing any previous attachment of that endpoint. */
 	int (*attach)(void *be, uint32_t endpoint, void *ep_priv, uint32_t domain, void *dom_priv);
 	/* Put the endpoint in the blocking state (no DMA), or in bypass when
-	 * `bypass` (the config field says unattached endpoints bypass). */
-	void (*detach)(void *be, uint32_t endpoint, void *ep_priv, bool bypass);
+	 * `bypass` (the config field says unattached endpoints bypass); if it
+	 * cannot bypass, blocking instead. Nonzero: not even blocking, so it
+	 * still reaches its domain's mappings. */
+	int (*detach)(void *be, uint32_t endpoint, void *ep_priv, bool bypass);
 	/* [iova, last] -> guest-physical gpa, flags VIRTIO_IOMMU_MAP_F_*. */
 	int (*map)(void *be, uint32_t domain, void *dom_priv, uint64_t iova, uint64_t last,
 		   uint64_t gpa, uint32_t flags);

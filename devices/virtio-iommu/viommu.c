@@ -634,8 +634,12 @@ static uint8_t do_attach(struct viommu *v, const struct virtio_iommu_req_attach 
 		if (!e && v->be_ops->attach)
 			e = v->be_ops->attach(v->be, ep->id, ep->be_ep, d->id, d->be_dom);
 		if (e) {
-			if (!d->eps)
-				domain_destroy(v, d);
+			/* Joining a domain that has endpoints already: one it
+			 * cannot join is UNSUPP ("ATTACH request"), whatever
+			 * the backend's reason. */
+			if (d->eps)
+				return VIRTIO_IOMMU_S_UNSUPP;
+			domain_destroy(v, d);
 			return errno_status(e);
 		}
 	}
@@ -662,8 +666,12 @@ static uint8_t do_detach(struct viommu *v, const struct virtio_iommu_req_detach 
 	/* Domain unknown, or endpoint not attached to it: MAY INVAL. */
 	if (!d || ep->dom != d)
 		return VIRTIO_IOMMU_S_INVAL;
-	if (ep->be_ep && v->be_ops && v->be_ops->detach)
-		v->be_ops->detach(v->be, ep->id, ep->be_ep, v->bypass);
+	/* The endpoint must not reach the domain's mappings after a DETACH:
+	 * if the backend cannot move it off them, it stays attached (the
+	 * guest may retry) and the request fails. */
+	if (ep->be_ep && v->be_ops && v->be_ops->detach &&
+	    v->be_ops->detach(v->be, ep->id, ep->be_ep, v->bypass))
+		return VIRTIO_IOMMU_S_DEVERR;
 	unlink_ep(v, ep);
 	return VIRTIO_IOMMU_S_OK;
 }

@@ -605,7 +605,7 @@ static void test_restrict(void **st)
 
 struct mock_be {
 	char log[4096];
-	int fail_map, fail_attach, fail_create, fail_unmap;
+	int fail_map, fail_attach, fail_create, fail_unmap, fail_detach;
 	int domains_live;
 };
 
@@ -647,9 +647,13 @@ static int mb_attach(void *be, uint32_t ep, void *ep_priv, uint32_t domain, void
 	return 0;
 }
 
-static void mb_detach(void *be, uint32_t ep, void *ep_priv, bool bypass)
+static int mb_detach(void *be, uint32_t ep, void *ep_priv, bool bypass)
 {
+	struct mock_be *b = be;
+	if (b->fail_detach)
+		return b->fail_detach;
 	logf_(be, "detach %x%s;", ep, bypass ? " bypass" : "");
+	return 0;
 }
 
 static int mb_map(void *be, uint32_t domain, void *dom_priv, uint64_t iova, uint64_t last,
@@ -727,6 +731,14 @@ static void test_backend_mirror(void **st)
 	assert_int_equal(sendq(v, (struct op)DET(1, EP_A)), S_OK);
 	assert_string_equal(b.log, "destroy 1;");
 	b.log[0] = 0;
+	/* A detach the backend cannot carry out: DEVERR, still attached. */
+	b.fail_detach = -EIO;
+	assert_int_equal(sendq(v, (struct op)DET(2, EP_PT)), VIRTIO_IOMMU_S_DEVERR);
+	assert_string_equal(b.log, "");
+	assert_int_equal(sendq(v, (struct op)MAP(2, 0, 0xfff, 0, RW)), S_OK);	/* domain lives */
+	assert_int_equal(sendq(v, (struct op)UNMAP(2, 0, 0xfff)), S_OK);
+	b.fail_detach = 0;
+	b.log[0] = 0;
 	assert_int_equal(sendq(v, (struct op)DET(2, EP_PT)), S_OK);
 	assert_string_equal(b.log, "detach 20;destroy 2;");
 	b.log[0] = 0;
@@ -751,6 +763,17 @@ static void test_backend_mirror(void **st)
 	viommu_config_write(v, offsetof(struct virtio_iommu_config, bypass), &one, 1);
 	assert_string_equal(b.log, "detach 20 bypass;");
 	assert_int_equal(b.domains_live, 0);
+	/* Joining a domain that has endpoints already: whatever the backend
+	 * fails at (here copying the domain's mappings), the answer is
+	 * UNSUPP, and the domain goes on as it was. */
+	assert_int_equal(sendq(v, (struct op)ATT(5, EP_A)), S_OK);
+	assert_int_equal(sendq(v, (struct op)MAP(5, 0, 0xfff, 0x5000, RW)), S_OK);
+	b.fail_map = -EFAULT;
+	assert_int_equal(sendq(v, (struct op)ATT(5, EP_PT)), S_UNSUPP);
+	b.fail_map = 0;
+	assert_int_equal(b.domains_live, 0);
+	assert_int_equal(sendq(v, (struct op)UNMAP(5, 0, 0xfff)), S_OK);
+	assert_int_equal(sendq(v, (struct op)DET(5, EP_A)), S_OK);
 	viommu_free(v);
 }
 
