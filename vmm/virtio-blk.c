@@ -29,6 +29,11 @@
 #define SECTOR 512
 #define BLK_QUEUE_SIZE 256
 #define BLK_HDR_LEN 16
+/* Host memory for bounce buffers of requests in flight: beyond it, a
+ * misaligned request is done at once through the buffered descriptor (a
+ * guest cannot make the host allocate more than this, however many large
+ * misaligned requests it queues). */
+#define BOUNCE_BUDGET (16u << 20)
 
 struct blk_req {
 	struct iocb iocb;
@@ -59,6 +64,7 @@ struct vblk {
 	struct blk_req *reqs;
 	int free_head;
 	unsigned inflight;
+	size_t bounce_bytes;	/* in bounce buffers of requests in flight */
 	bool stalled;		/* stopped popping: no free request slots */
 	struct virtq_elem elem;
 	char id[VIRTIO_BLK_ID_BYTES];
@@ -79,6 +85,8 @@ static struct blk_req *req_alloc(struct vblk *b)
 
 static void req_free(struct vblk *b, struct blk_req *r)
 {
+	if (r->bounce)
+		b->bounce_bytes -= r->len;
 	free(r->bounce);
 	r->bounce = NULL;
 	r->next_free = b->free_head;
@@ -181,11 +189,17 @@ static void req_submit(struct vblk *b, struct blk_req *r)
 	unsigned n = r->n;
 
 	if (b->direct && !iov_aligned(r->iov, r->n, b->align)) {
+		if (b->bounce_bytes + r->len > BOUNCE_BUDGET) {
+			req_complete(b, r, sync_rw(b->fd_buffered, write, r->iov, r->n, r->offset,
+						   r->len));
+			return;
+		}
 		if (posix_memalign(&r->bounce, 4096, r->len)) {
 			r->bounce = NULL;
 			req_complete(b, r, -ENOMEM);
 			return;
 		}
+		b->bounce_bytes += r->len;
 		if (write)
 			iov_to_buf(r->iov, r->n, 0, r->bounce, r->len);
 		r->biov = (struct iovec){ r->bounce, r->len };
@@ -277,10 +291,15 @@ static void blk_process(struct vblk *b)
 	bool any = false;
 
 	b->stalled = false;
-	for (;;) {
-		struct blk_req *r = req_alloc(b);
+	for (unsigned popped = 0;; popped++) {
+		struct blk_req *r;
 		int ret;
 
+		/* A queue's worth at a time: a guest that keeps the ring full
+		 * of requests done at once must not hold the event loop. */
+		if (popped == vq->size && virtio_queue_rekick(&b->vdev, 0))
+			break;
+		r = req_alloc(b);
 		if (!r) {
 			b->stalled = true;	/* resumed by a completion */
 			break;

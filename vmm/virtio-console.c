@@ -61,12 +61,15 @@ static void con_tx(struct vcon *c)
 	bool any = false;
 	int r;
 
-	while ((r = virtq_pop(vq, &c->elem)) != 0) {
+	for (unsigned popped = 0; (r = virtq_pop(vq, &c->elem)) != 0; popped++) {
 		any = true;
-		if (r < 0)
-			continue;
-		write_all(c->out_fd, c->elem.iov, c->elem.n_out);
-		virtq_push(vq, c->elem.head, 0);
+		if (r > 0) {
+			write_all(c->out_fd, c->elem.iov, c->elem.n_out);
+			virtq_push(vq, c->elem.head, 0);
+		}
+		/* A queue's worth at a time (see virtio_queue_rekick). */
+		if (popped + 1 == vq->size && virtio_queue_rekick(&c->vdev, CON_TXQ))
+			break;
 	}
 	if (any)
 		virtio_notify_queue(&c->vdev, CON_TXQ);

@@ -45,7 +45,10 @@ static void net_rx(struct vnet *n)
 	bool any = false;
 
 	n->rx_starved = false;
-	for (;;) {
+	for (unsigned popped = 0;; popped++) {
+		/* A queue's worth at a time (the tap stays readable). */
+		if (popped == vq->size && virtio_queue_rekick(&n->vdev, NET_RXQ))
+			break;
 		int r = virtq_pop(vq, &n->elem);
 
 		if (r == 0) {
@@ -72,6 +75,13 @@ static void net_rx(struct vnet *n)
 				fprintf(stderr, "vmm: virtio-net %s: read: %s\n", n->ifname, strerror(errno));
 			break;
 		}
+		if ((size_t)len > e->in_len) {
+			/* The tap says how long the frame was, not how much of
+			 * it fitted: a frame longer than the buffer is dropped,
+			 * the buffer kept for the next. */
+			virtq_unpop(vq);
+			continue;
+		}
 		/* The tap filled the header in for its own offloads; none is
 		 * negotiated here, so the driver sees a plain header. */
 		struct virtio_net_hdr_v1 hdr = { .num_buffers = 1 };
@@ -89,7 +99,11 @@ static void net_tx(struct vnet *n)
 	struct virtq *vq = &n->vdev.vqs[NET_TXQ];
 	bool any = false;
 
-	for (;;) {
+	for (unsigned popped = 0;; popped++) {
+		/* A queue's worth at a time: a guest that keeps the ring
+		 * full must not hold the event loop. */
+		if (popped == vq->size && virtio_queue_rekick(&n->vdev, NET_TXQ))
+			break;
 		int r = virtq_pop(vq, &n->elem);
 
 		if (r == 0)

@@ -49,6 +49,7 @@
 #define MSIX_CTRL_MASKALL	0x4000
 #define MSIX_ENTRY_MASKED	0x1
 #define PCI_COMMAND_INTX_DISABLE 0x400
+#define PCI_STATUS_INTERRUPT 0x0008
 
 #define ISR_QUEUE	0x1
 #define ISR_CONFIG	0x2
@@ -156,14 +157,25 @@ static void msix_deliver_pending(struct virtio_pci *vp)
 	}
 }
 
+/* INTx is asserted while the ISR holds something, MSI-X is off and the
+ * command register lets INTx out. Called with irq_lock held. */
+static bool intx_pending(struct virtio_pci *vp)
+{
+	return !vp->msix_enabled && vp->isr;
+}
+
+static void intx_update(struct virtio_pci *vp)
+{
+	intx_set(vp, intx_pending(vp) && !(get16(vp->pci.cfg + 4) & PCI_COMMAND_INTX_DISABLE));
+}
+
 static void vp_signal(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
 {
 	pthread_mutex_lock(&vp->irq_lock);
 	if (isr_bit == ISR_CONFIG || !vp->msix_enabled)
 		vp->isr |= isr_bit;
 	if (!vp->msix_enabled) {
-		if (!(get16(vp->pci.cfg + 4) & PCI_COMMAND_INTX_DISABLE))
-			intx_set(vp, true);
+		intx_update(vp);
 	} else if (vector < vp->nvec) {
 		if (vector_masked(vp, vector))
 			vp->pba |= 1ULL << vector;
@@ -181,6 +193,16 @@ void virtio_notify_queue(struct virtio_dev *d, unsigned q)
 	if (!vp || q >= d->nqueues || !virtq_should_notify(&d->vqs[q]))
 		return;
 	vp_signal(vp, vp->q_vector[q], ISR_QUEUE);
+}
+
+bool virtio_queue_rekick(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_pci *vp = d->transport;
+	uint64_t one = 1;
+
+	if (!vp || q >= d->nqueues || vp->kicks[q].fd < 0)
+		return false;
+	return write(vp->kicks[q].fd, &one, sizeof(one)) == sizeof(one);
 }
 
 void virtio_notify_config(struct virtio_dev *d)
@@ -267,10 +289,8 @@ static void msix_ctrl_changed(struct virtio_pci *vp)
 	vp->msix_masked = ctrl & MSIX_CTRL_MASKALL;
 	for (unsigned v = 0; v < vp->nvec; v++)
 		route_sync(vp, v);
-	if (vp->msix_enabled && !was) {
-		/* Moving off INTx: drop the line. */
-		intx_set(vp, false);
-	}
+	if (vp->msix_enabled != was)
+		intx_update(vp);	/* off INTx (line dropped), or back on it */
 	msix_deliver_pending(vp);
 	pthread_mutex_unlock(&vp->irq_lock);
 }
@@ -545,7 +565,7 @@ static void vp_bar_io(void *opaque, uint64_t off, void *data, unsigned len, bool
 			pthread_mutex_lock(&vp->irq_lock);
 			*(uint8_t *)data = vp->isr;
 			vp->isr = 0;
-			intx_set(vp, false);
+			intx_update(vp);
 			pthread_mutex_unlock(&vp->irq_lock);
 		}
 	} else if (off < VP_NOTIFY) {
@@ -687,18 +707,35 @@ static void vp_cfg_write(struct pci_dev *pd, uint32_t off, const void *data, uns
 		fn(vp, boff, pd->cfg + data_off, blen, true);
 }
 
-/* Interrupt Status: an INTx is pending until the guest reads the ISR. */
+/* Interrupt Status: an INTx is pending (the ISR holds something, MSI-X
+ * off) until the guest reads the ISR, whether or not INTx is let out. */
 static uint16_t vp_status_read(struct pci_dev *d)
 {
 	struct virtio_pci *vp = d->priv;
 
-	return vp->intx_level ? 0x0008 : 0;
+	pthread_mutex_lock(&vp->irq_lock);
+	bool p = intx_pending(vp);
+	pthread_mutex_unlock(&vp->irq_lock);
+	return p ? PCI_STATUS_INTERRUPT : 0;
+}
+
+/* Interrupt Disable written: the line follows. */
+static void vp_cmd_written(struct pci_dev *d, uint16_t old_cmd, uint16_t cmd)
+{
+	struct virtio_pci *vp = d->priv;
+
+	if (!((old_cmd ^ cmd) & PCI_COMMAND_INTX_DISABLE))
+		return;
+	pthread_mutex_lock(&vp->irq_lock);
+	intx_update(vp);
+	pthread_mutex_unlock(&vp->irq_lock);
 }
 
 static const struct pci_dev_ops vp_pci_ops = {
 	.cfg_read = vp_cfg_read,
 	.cfg_write = vp_cfg_write,
 	.bar_moved = vp_bar_moved,
+	.cmd_written = vp_cmd_written,
 	.status_read = vp_status_read,
 };
 

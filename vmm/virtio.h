@@ -74,6 +74,12 @@ struct pci_dev *virtio_pci_dev(struct virtio_dev *d);
  * or INTx + ISR), subject to virtq_should_notify(). Call with d->lock held
  * (as in the ops), like every use of d->vqs. */
 void virtio_notify_queue(struct virtio_dev *d, unsigned q);
+/* Have queue q's notify handler run again from the event loop, as if the
+ * guest had kicked it: for a handler that stops after a queue's worth of
+ * requests so that it does not hold the loop while a guest keeps the ring
+ * full. false: the queue is not served from the event loop (its kicks are
+ * handled in the vCPU), so the handler must go on itself. */
+bool virtio_queue_rekick(struct virtio_dev *d, unsigned q);
 /* Tell the driver the device config changed. */
 void virtio_notify_config(struct virtio_dev *d);
 /* Mark the device broken (DEVICE_NEEDS_RESET) after an unrecoverable error. */

@@ -524,9 +524,20 @@ static void test_intx_isr(void **state)
 
 	rd(&v, isr_off, 1);	/* clear */
 	assert_int_equal(request(&v, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
-	/* MSI-X is off: the queue interrupt went through INTx + ISR. */
+	/* MSI-X is off: the queue interrupt went through INTx + ISR, and
+	 * the status register's Interrupt Status shows it pending. */
+	assert_int_equal(cfg_rd(&v, 0x06, 2) & 0x08, 0x08);
 	assert_int_equal(rd(&v, isr_off, 1), 1);
+	assert_int_equal(cfg_rd(&v, 0x06, 2) & 0x08, 0);
 	assert_int_equal(rd(&v, isr_off, 1), 0);	/* read clears */
+	/* With Interrupt Disable set the interrupt is still pending (the
+	 * status bit), and reading the ISR still takes it. */
+	cfg_wr(&v, 0x04, cfg_rd(&v, 0x04, 2) | 0x400, 2);
+	assert_int_equal(request(&v, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(cfg_rd(&v, 0x06, 2) & 0x08, 0x08);
+	cfg_wr(&v, 0x04, cfg_rd(&v, 0x04, 2) & ~0x400u, 2);
+	assert_int_equal(rd(&v, isr_off, 1), 1);
+	assert_int_equal(cfg_rd(&v, 0x06, 2) & 0x08, 0);
 }
 
 static void test_msix_mask_pba(void **state)
