@@ -285,10 +285,12 @@ int iommufd_ioas_iova_ranges_buf(struct iommufd_ctx *ctx, uint32_t ioas_id,
 	int rc = xioctl(ctx->fd, IOMMU_IOAS_IOVA_RANGES, &r);
 
 	if (rc == -EMSGSIZE) {
+		unsigned room = *nr;
+
 		*nr = r.num_iovas;
 		return iommufd__fail(rc,
 			"IOMMU_IOAS_IOVA_RANGES ioas=%u: room for %u, need %u",
-			ioas_id, (unsigned)*nr, (unsigned)r.num_iovas);
+			ioas_id, room, (unsigned)r.num_iovas);
 	}
 	if (rc)
 		return iommufd__fail(rc, "IOMMU_IOAS_IOVA_RANGES ioas=%u",
@@ -452,6 +454,11 @@ int iommufd_hwpt_invalidate(struct iommufd_ctx *ctx, uint32_t hwpt_id,
 	};
 	int rc = xioctl(ctx->fd, IOMMU_HWPT_INVALIDATE, &inv);
 
+	/* The kernel reports how many it handled; a call it refused before
+	 * looking at the array (no such ioctl, a bad argument) leaves our
+	 * count, which must not read as "all handled". */
+	if (rc && inv.entry_num == *entry_num)
+		inv.entry_num = 0;
 	*entry_num = inv.entry_num;
 	if (rc)
 		return iommufd__fail(rc,
@@ -482,26 +489,33 @@ int iommufd_get_hw_info(struct iommufd_ctx *ctx, uint32_t dev_id, void *buf,
 
 /* ---- vIOMMU / vDEVICE / vEVENTQ --------------------------------------- */
 
+/*
+ * IOMMU_VIOMMU_ALLOC's argument in upstream's full layout, whatever the
+ * system header declares: the first version had 24 bytes (no driver data);
+ * a kernel that knows only those takes the longer struct while its tail is
+ * zero and refuses driver data with E2BIG, which is then the answer.
+ */
+struct viommu_alloc_arg {
+	uint32_t size, flags, type, dev_id, hwpt_id, out_viommu_id;
+	uint32_t data_len, reserved;
+	uint64_t data_uptr;
+};
+_Static_assert(sizeof(struct viommu_alloc_arg) == 40, "IOMMU_VIOMMU_ALLOC layout");
+
 int iommufd_viommu_alloc(struct iommufd_ctx *ctx, uint32_t dev_id,
 			 uint32_t hwpt_id, uint32_t type, const void *data,
 			 uint32_t data_len, uint32_t *viommu_id)
 {
-	struct iommu_viommu_alloc a = {
+	struct viommu_alloc_arg a = {
 		.size = sizeof(a),
 		.type = type,
 		.dev_id = dev_id,
 		.hwpt_id = hwpt_id,
+		.data_len = data_len,
+		.data_uptr = (uintptr_t)data,
 	};
 	int rc;
 
-#if IOMMUFD_VIOMMU_HAS_DATA
-	a.data_len = data_len;
-	a.data_uptr = (uintptr_t)data;
-#else
-	if (data || data_len)
-		return iommufd__fail(-EOPNOTSUPP,
-			"IOMMU_VIOMMU_ALLOC: driver data needs newer uAPI headers");
-#endif
 	rc = xioctl(ctx->fd, IOMMU_VIOMMU_ALLOC, &a);
 	if (rc)
 		return iommufd__fail(rc,

@@ -205,7 +205,8 @@ int iommufd_vdevice_alloc(struct iommufd_ctx *ctx, uint32_t viommu_id,
 /*
  * A vEVENTQ of type (enum iommu_veventq_type) and depth events on viommu_id.
  * *fd is readable: records of struct iommufd_vevent_header + type data. The
- * caller closes *fd (after IOMMU_DESTROY of *veventq_id, or with the ctx).
+ * caller closes *fd first, then destroys *veventq_id (the open file holds
+ * the object: IOMMU_DESTROY before the close fails with EBUSY).
  */
 int iommufd_veventq_alloc(struct iommufd_ctx *ctx, uint32_t viommu_id,
 			  uint32_t type, uint32_t depth, uint32_t *veventq_id,

@@ -32,7 +32,6 @@
 #endif
 
 #ifndef IOMMU_VIOMMU_ALLOC
-#define IOMMUFD_COMPAT_DEFINES_VIOMMU 1
 #define IOMMUFD_COMPAT_CMD_VIOMMU_ALLOC 0x90
 
 enum iommu_viommu_type {
@@ -54,16 +53,6 @@ struct iommu_viommu_alloc {
 #define IOMMU_VIOMMU_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_COMPAT_CMD_VIOMMU_ALLOC)
 #endif
 
-/*
- * Whether struct iommu_viommu_alloc carries data_len/data_uptr. Ours does;
- * a system header that has vIOMMU but predates the HW queue object (which
- * came with the driver data fields) does not.
- */
-#if defined(IOMMUFD_COMPAT_DEFINES_VIOMMU) || defined(IOMMU_HW_QUEUE_ALLOC)
-#define IOMMUFD_VIOMMU_HAS_DATA 1
-#else
-#define IOMMUFD_VIOMMU_HAS_DATA 0
-#endif
 
 #ifndef IOMMU_VDEVICE_ALLOC
 #define IOMMUFD_COMPAT_CMD_VDEVICE_ALLOC 0x91

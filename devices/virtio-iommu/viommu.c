@@ -408,16 +408,37 @@ void viommu_config_write(struct viommu *v, uint32_t off, const void *data, unsig
 	pthread_rwlock_unlock(&v->lock);
 }
 
+/* A passthrough endpoint the backend could not move off its domain at
+ * reset: the domain stays (its host object cannot go while the device is
+ * attached to it), emptied, so the device reaches nothing the guest had
+ * mapped; the guest's next ATTACH of the endpoint moves it as usual. */
+static void keep_emptied(struct viommu *v, struct viommu_endpoint *ep)
+{
+	struct viommu_domain *d = ep->dom;
+
+	fprintf(stderr, "vmm: virtio-iommu: endpoint %#x: could not be detached at reset; its "
+		"domain %u is kept, emptied\n", ep->id, d->id);
+	if (d->be_live && v->be_ops->unmap && iova_map_count(&d->map))
+		v->be_ops->unmap(v->be, d->id, d->be_dom, 0, UINT64_MAX);
+	v->n_mappings -= iova_map_count(&d->map);
+	iova_map_destroy(&d->map);
+	bump(ep);
+}
+
 static void reset_locked(struct viommu *v)
 {
 	for (unsigned i = 0; i < v->n_eps; i++) {
 		struct viommu_endpoint *ep = v->eps[i];
-		if (ep->dom && ep->be_ep && v->be_ops && v->be_ops->detach)
-			v->be_ops->detach(v->be, ep->id, ep->be_ep, v->bypass);
+		if (ep->dom && ep->be_ep && v->be_ops && v->be_ops->detach &&
+		    v->be_ops->detach(v->be, ep->id, ep->be_ep, v->bypass)) {
+			keep_emptied(v, ep);
+			continue;
+		}
 		unlink_ep(v, ep);
 		bump(ep);
 	}
-	/* Every domain had an endpoint, so they are all gone now. */
+	/* Every domain had an endpoint, so they are all gone now (but those
+	 * kept for an endpoint that could not leave them). */
 	v->driver_features = v->p.features;
 }
 

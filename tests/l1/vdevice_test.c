@@ -277,6 +277,17 @@ static void test_bad_input(struct fix *f)
 	va = VA_INIT(.type = 0x1234);
 	check_err(raw_ioctl(ctx, IOMMU_VIOMMU_ALLOC, &va), EOPNOTSUPP,
 		  "viommu: type the mock driver lacks EOPNOTSUPP");
+	/* Driver data through the library (the mock echoes in_data into
+	 * out_data), whatever the system header's struct looks like. */
+	struct iommu_viommu_selftest sd = { .in_data = 0x5a5a1234 };
+	uint32_t vid;
+	if (check_ok(iommufd_viommu_alloc(ctx, f->md[2].idev_id, parent, VIOMMU_HW_TYPE_SELFTEST,
+					  &sd, sizeof(sd), &vid),
+		     "viommu: driver data through iommufd_viommu_alloc")) {
+		check_ok(sd.out_data == 0x5a5a1234 ? 0 : -EIO,
+			 "viommu: the mock echoed the driver data (out_data %#x)", sd.out_data);
+		check_ok(iommufd_destroy(ctx, vid), "viommu: the one with driver data destroyed");
+	}
 	check_ok(iommufd_destroy(ctx, plain), "bad: plain HWPT destroyed");
 	check_ok(iommufd_destroy(ctx, parent), "bad: nest parent destroyed");
 

@@ -774,6 +774,24 @@ static void test_backend_mirror(void **st)
 	assert_int_equal(b.domains_live, 0);
 	assert_int_equal(sendq(v, (struct op)UNMAP(5, 0, 0xfff)), S_OK);
 	assert_int_equal(sendq(v, (struct op)DET(5, EP_A)), S_OK);
+	/* A reset whose detach the backend cannot carry out: the domain is
+	 * kept (its host object cannot go) but emptied, host side too. */
+	assert_int_equal(sendq(v, (struct op)ATT(6, EP_PT)), S_OK);
+	assert_int_equal(sendq(v, (struct op)MAP(6, 0x4000, 0x4fff, 0x9000, RW)), S_OK);
+	b.log[0] = 0;
+	b.fail_detach = -EIO;
+	viommu_reset(v);
+	b.fail_detach = 0;
+	assert_string_equal(b.log, "unmap 6 0-ffffffffffffffff;");
+	assert_int_equal(b.domains_live, 1);
+	struct viommu_stats vs;
+	viommu_get_stats(v, &vs);
+	assert_int_equal(vs.mappings, 0);
+	/* The guest's next ATTACH moves it; the kept domain goes. */
+	b.log[0] = 0;
+	assert_int_equal(sendq(v, (struct op)ATT(7, EP_PT)), S_OK);
+	assert_string_equal(b.log, "create 7;attach 20 7;destroy 6;");
+	assert_int_equal(b.domains_live, 1);
 	viommu_free(v);
 }
 
