@@ -365,8 +365,10 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *k, size_t size
 		load = img->hdr.pref_address;
 	dst = gpa_to_hva(m, load, size - setup_size);
 	uint64_t need = img->hdr.init_size > size - setup_size ? img->hdr.init_size : size - setup_size;
-	if (!dst || !gpa_to_hva(m, load, need)) {
-		*why = "kernel does not fit in guest memory";
+	/* Below the end of low RAM: the boot page tables map 4 GiB, and
+	 * code32_start is 32 bits. */
+	if (!dst || !gpa_to_hva(m, load, need) || load + need > m->low_size) {
+		*why = "kernel does not fit in guest memory (below its 3 GiB of low RAM)";
 		return -ENOMEM;
 	}
 	memcpy(dst, k + setup_size, size - setup_size);

@@ -1,4 +1,5 @@
 /* Command-line parsing. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -72,8 +73,8 @@ int cli_parse_size(const char *s, uint64_t *out)
 	unsigned long long v;
 	unsigned shift = 20;
 
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;	/* (strtoull would take spaces and a sign) */
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
@@ -136,14 +137,16 @@ static int parse_onoff(const char *flag, const struct kv *kv, bool *out)
 
 static int parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned v[6];
-	char tail;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &tail) != 6)
+	/* Exactly six pairs of hex digits with colons between them. */
+	if (strlen(s) != 17)
 		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = v[i];
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    (i < 5 && p[2] != ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)strtoul((char[]){ p[0], p[1], 0 }, NULL, 16);
+	}
 	if (mac[0] & 1)
 		return -EINVAL;	/* multicast */
 	return 0;
@@ -161,9 +164,13 @@ static int parse_disk(char *arg, struct disk_opts *d)
 	for (int i = 0; i < n; i++) {
 		int r = 0;
 
-		if (!strcmp(kv[i].key, "path") && kv[i].val && *kv[i].val)
+		if (!strcmp(kv[i].key, "path")) {
+			if (!kv[i].val || !*kv[i].val)
+				return fail("--disk", "%spath= needs a file name", "");
+			if (d->path)
+				return fail("--disk", "%spath= given twice", "");
 			d->path = kv[i].val;
-		else if (!strcmp(kv[i].key, "readonly"))
+		} else if (!strcmp(kv[i].key, "readonly"))
 			r = parse_onoff("--disk", &kv[i], &d->readonly);
 		else if (!strcmp(kv[i].key, "direct"))
 			r = parse_onoff("--disk", &kv[i], &d->direct);
@@ -196,14 +203,17 @@ static int parse_net(char *arg, struct net_opts *o)
 	for (int i = 0; i < n; i++) {
 		int r = 0;
 
-		if (!strcmp(kv[i].key, "tap") && kv[i].val && *kv[i].val) {
+		if (!strcmp(kv[i].key, "tap")) {
+			if (!kv[i].val || !*kv[i].val)
+				return fail("--net", "%stap= needs an interface name", "");
 			if (strlen(kv[i].val) >= 16)
 				return fail("--net", "tap name '%s' is longer than 15 characters",
 					    kv[i].val);
 			o->tap = kv[i].val;
-		} else if (!strcmp(kv[i].key, "mac") && kv[i].val) {
-			if (parse_mac(kv[i].val, o->mac))
-				return fail("--net", "'%s' is not a unicast MAC address", kv[i].val);
+		} else if (!strcmp(kv[i].key, "mac")) {
+			if (!kv[i].val || parse_mac(kv[i].val, o->mac))
+				return fail("--net", "mac='%s' is not a unicast MAC address (like "
+					    "52:54:00:12:34:56)", kv[i].val ? kv[i].val : "");
 			o->mac_set = true;
 		} else if (!strcmp(kv[i].key, "iommu")) {
 			r = parse_onoff("--net", &kv[i], &o->iommu);
@@ -229,7 +239,11 @@ static int parse_device(char *arg, struct passthrough_opts *o)
 	for (int i = 0; i < n; i++) {
 		int r = 0;
 
-		if (!strcmp(kv[i].key, "path") && kv[i].val && *kv[i].val) {
+		if (!strcmp(kv[i].key, "path")) {
+			if (!kv[i].val || !*kv[i].val)
+				return fail("--device", "%spath= needs a device path", "");
+			if (o->path)
+				return fail("--device", "%spath= given twice", "");
 			o->path = kv[i].val;
 		} else if (!strcmp(kv[i].key, "iommu")) {
 			r = parse_onoff("--device", &kv[i], &o->iommu);
@@ -279,8 +293,9 @@ static int parse_iommu(char *arg, struct vmm_config *c)
 				continue;
 			}
 			errno = 0;
-			us = kv[i].val ? strtoul(kv[i].val, &end, 10) : 0;
-			if (!kv[i].val || errno || end == kv[i].val || *end || kv[i].val[0] == '-' ||
+			us = kv[i].val && isdigit((unsigned char)kv[i].val[0]) ?
+			     strtoul(kv[i].val, &end, 10) : 0;
+			if (!kv[i].val || !isdigit((unsigned char)kv[i].val[0]) || errno || *end ||
 			    us > 1000000)
 				return fail("--iommu", "'%s' is not poll=auto, poll=off or poll=USEC with "
 					    "USEC from 0 to 1000000", kv[i].val ? kv[i].val : "poll");
@@ -383,9 +398,13 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 
 		switch (opt) {
 		case OPT_KERNEL:
+			if (c->kernel)
+				return fail("--kernel", "%sgiven twice", "");
 			c->kernel = optarg;
 			break;
 		case OPT_INITRAMFS:
+			if (c->initramfs)
+				return fail("--initramfs", "%sgiven twice", "");
 			c->initramfs = optarg;
 			break;
 		case OPT_CMDLINE:
@@ -394,8 +413,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 		case OPT_CPUS:
 			v = strip_prefix(optarg, "boot=");
 			errno = 0;
-			n = strtoul(v, &end, 10);
-			if (errno || end == v || *end || n < 1 || n > 64)
+			n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
+			if (!isdigit((unsigned char)*v) || errno || *end || n < 1 || n > 64)
 				return fail("--cpus", "'%s' is not a number of vCPUs from 1 to 64", optarg);
 			c->cpus = n;
 			break;
@@ -407,6 +426,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 				return fail("--memory", "'%s' is below the 32 MiB a Linux guest needs", optarg);
 			if (c->memory & 0xfff)
 				return fail("--memory", "'%s' is not a multiple of 4 KiB", optarg);
+			if (c->memory > CLI_MAX_MEMORY)
+				return fail("--memory", "'%s' is more than the 1 TiB this VMM gives a guest",
+					    optarg);
 			break;
 		case OPT_DISK:
 			if (c->ndisks == CLI_MAX_DISKS)
@@ -471,6 +493,13 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 		case ':':
 			return fail(argv[optind - 1], "%smissing value", "");
 		default:
+			if (optopt >= OPT_KERNEL) {
+				/* A known flag given a value it does not take. */
+				char flag[64];
+				snprintf(flag, sizeof(flag), "%.*s", (int)strcspn(argv[optind - 1], "="),
+					 argv[optind - 1]);
+				return fail(flag, "%stakes no value", "");
+			}
 			if (optopt)
 				return fail("option", "'-%c' is unknown (see --help)",
 					    (const char[]){ (char)optopt, 0 });

@@ -6,6 +6,7 @@
 #include "devices.h"
 
 #define CLI_MAX_DISKS 8
+#define CLI_MAX_MEMORY (1ULL << 40)	/* --memory at most 1 TiB */
 #define CLI_MAX_NETS 8
 #define CLI_MAX_DEVICES 8
 

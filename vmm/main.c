@@ -3,6 +3,7 @@
  * devices know nothing about the command line. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static void *map_file(const char *flag, const char *path, size_t *size)
 {
 	struct stat st;
 	void *p;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);	/* (a FIFO: refused below) */
 
 	if (fd < 0) {
 		fprintf(stderr, "vmm: %s: cannot open %s: %s\n", flag, path, strerror(errno));
@@ -70,6 +71,8 @@ static int create_devices(const struct vmm_config *c)
 	return 0;
 }
 
+/* Returns the exit status on failure: 2 for the kernel, initramfs or
+ * command line given, 1 for the VM's own errors; 0 on success. */
 static int load_guest(const struct vmm_config *c)
 {
 	struct acpi_config ac = {
@@ -100,26 +103,53 @@ static int load_guest(const struct vmm_config *c)
 			  LAYOUT_ACPI_SIZE, &ac);
 	if (alen < 0) {
 		fprintf(stderr, "vmm: building the ACPI tables: %s\n", strerror(-alen));
-		return (int)alen;
+		return 1;
 	}
 	kernel = map_file("--kernel", c->kernel, &ksize);
 	if (!kernel)
-		return -ENOENT;
-	if (c->initramfs && !(initrd = map_file("--initramfs", c->initramfs, &isize)))
-		return -ENOENT;
+		return 2;
+	if (c->initramfs && !(initrd = map_file("--initramfs", c->initramfs, &isize))) {
+		munmap(kernel, ksize);
+		return 2;
+	}
 	ret = boot_load(&the_vm.mem, kernel, ksize, initrd, isize, c->cmdline, LAYOUT_ACPI, &bi, &why);
 	munmap(kernel, ksize);
 	if (initrd)
 		munmap(initrd, isize);
 	if (ret) {
-		fprintf(stderr, "vmm: --kernel: cannot boot %s: %s\n", c->kernel, why);
-		return ret;
+		/* Name the input at fault. */
+		if (strstr(why, "initramfs"))
+			fprintf(stderr, "vmm: --initramfs: cannot boot with %s: %s\n", c->initramfs, why);
+		else if (strstr(why, "command line"))
+			fprintf(stderr, "vmm: --cmdline: %s (%zu characters)\n", why, strlen(c->cmdline));
+		else
+			fprintf(stderr, "vmm: --kernel: cannot boot %s: %s\n", c->kernel, why);
+		return 2;
 	}
 	boot_build_page_tables(&the_vm.mem);
 	ret = boot_setup_vcpu(kvm_vcpu_fd(0), &bi);
-	if (ret)
+	if (ret) {
 		fprintf(stderr, "vmm: setting up the boot vCPU: %s\n", strerror(-ret));
-	return ret;
+		return 1;
+	}
+	return 0;
+}
+
+/* A kernel or initramfs must be a readable, non-empty regular file (a FIFO
+ * would block the start for ever), said before the VM exists. */
+static bool input_file_ok(const char *flag, const char *path)
+{
+	struct stat st;
+
+	if (access(path, R_OK) != 0) {
+		fprintf(stderr, "vmm: %s: cannot read %s: %s\n", flag, path, strerror(errno));
+		return false;
+	}
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		fprintf(stderr, "vmm: %s: %s is not a non-empty regular file\n", flag, path);
+		return false;
+	}
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -140,14 +170,9 @@ int main(int argc, char **argv)
 	case CLI_OK:
 		break;
 	}
-	if (access(c.kernel, R_OK) != 0) {
-		fprintf(stderr, "vmm: --kernel: cannot read %s: %s\n", c.kernel, strerror(errno));
+	if (!input_file_ok("--kernel", c.kernel) ||
+	    (c.initramfs && !input_file_ok("--initramfs", c.initramfs)))
 		return 2;
-	}
-	if (c.initramfs && access(c.initramfs, R_OK) != 0) {
-		fprintf(stderr, "vmm: --initramfs: cannot read %s: %s\n", c.initramfs, strerror(errno));
-		return 2;
-	}
 	if ((ret = evloop_init()) || (ret = kvm_vm_create(c.memory, c.cpus)) ||
 	    (ret = kvm_vcpus_create()))
 		return 1;
@@ -156,8 +181,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm: platform setup: %s\n", strerror(-ret));
 		return 1;
 	}
-	if (create_devices(&c) || load_guest(&c))
+	if (create_devices(&c))
 		return 2;
+	if ((ret = load_guest(&c)))
+		return ret;
 	if ((ret = kvm_vcpus_start())) {
 		fprintf(stderr, "vmm: starting vCPUs: %s\n", strerror(-ret));
 		return 1;

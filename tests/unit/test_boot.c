@@ -168,6 +168,28 @@ static void test_initrd_too_big(void **state)
 	free(big);
 }
 
+/* A kernel that is not relocatable and prefers an address above low RAM
+ * (in high RAM here) is refused, not copied where the boot page tables
+ * and the 32-bit code32_start cannot reach. */
+static void test_pref_address_above_low_ram(void **state)
+{
+	struct guest_mem m2 = mem;	/* high RAM claimed, never touched */
+	struct boot_params *bp = (struct boot_params *)kimg;
+	struct boot_info bi;
+	const char *why = NULL;
+
+	m2.high_size = 1ULL << 30;
+	m2.size = m2.low_size + m2.high_size;
+	bp->hdr.relocatable_kernel = 0;
+	bp->hdr.pref_address = GUEST_HIGH_RAM_BASE;
+	int r = boot_load(&m2, kimg, KSIZE, NULL, 0, "", 0, &bi, &why);
+	bp->hdr.relocatable_kernel = 1;
+	bp->hdr.pref_address = 0;
+	assert_int_equal(r, -ENOMEM);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "low RAM"));
+}
+
 static void test_small_memory(void **state)
 {
 	struct guest_mem tiny = { .host = mem.host, .size = 16 << 20, .low_size = 16 << 20 };
@@ -507,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_rejects_old_or_32bit),
 		cmocka_unit_test(test_cmdline_too_long),
 		cmocka_unit_test(test_initrd_too_big),
+		cmocka_unit_test(test_pref_address_above_low_ram),
 		cmocka_unit_test(test_small_memory),
 		cmocka_unit_test(test_elf_vmlinux),
 		cmocka_unit_test(test_elf_malformed),

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "cli.h"
 
@@ -226,6 +227,65 @@ static void test_help_version(void **state)
 	assert_int_equal(PARSE(&c, "--help"), CLI_EXIT);
 }
 
+/* Parse with stderr captured: the message must name the flag and say why. */
+#define PARSE_MSG(msg, ...) parse_msg(msg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+static enum cli_result parse_msg(char msg[512], int argc, char **argv)
+{
+	struct vmm_config c;
+	FILE *f = tmpfile();
+	int saved = dup(2);
+
+	assert_non_null(f);
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	enum cli_result r = cli_parse(argc, dup_argv(argc, argv), &c);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	size_t n = fread(msg, 1, 511, f);
+	msg[n] = 0;
+	fclose(f);
+	return r;
+}
+
+#define BAD(want, ...) do {							\
+		char m_[512];							\
+		assert_int_equal(PARSE_MSG(m_, __VA_ARGS__), CLI_ERROR);	\
+		if (!strstr(m_, want))						\
+			fail_msg("message '%s' lacks '%s'", m_, want);		\
+	} while (0)
+
+static void test_bad_input_messages(void **state)
+{
+	/* A flag that takes no value, given one. */
+	BAD("vmm: --stats: takes no value", "--kernel", "bz", "--stats=1");
+	BAD("vmm: --help: takes no value", "--help=x");
+	/* Empty values are named as such, not as unknown options. */
+	BAD("vmm: --disk: path= needs a file name", "--kernel", "bz", "--disk", "path=");
+	BAD("vmm: --net: tap= needs an interface name", "--kernel", "bz", "--net", "tap=");
+	BAD("vmm: --net: mac='' is not a unicast MAC", "--kernel", "bz", "--net", "tap=t0,mac");
+	BAD("vmm: --device: path= needs a device path", "--kernel", "bz", "--device", "path=");
+	/* Signs and spaces are not numbers. */
+	BAD("vmm: --cpus:", "--kernel", "bz", "--cpus", "-18446744073709551615");
+	BAD("vmm: --cpus:", "--kernel", "bz", "--cpus", " 2");
+	BAD("vmm: --memory:", "--kernel", "bz", "--memory", " -18446744073708503040K");
+	BAD("vmm: --iommu:", "--kernel", "bz", "--iommu", "poll= -18446744073709551615");
+	BAD("mac='02:-1:00:00:00:01'", "--kernel", "bz", "--net", "tap=t0,mac=02:-1:00:00:00:01");
+	BAD("mac='2:54:00:12:34:56'", "--kernel", "bz", "--net", "tap=t0,mac=2:54:00:12:34:56");
+	/* Given twice. */
+	BAD("vmm: --kernel: given twice", "--kernel", "a", "--kernel", "b");
+	BAD("vmm: --initramfs: given twice", "--kernel", "a", "--initramfs", "i", "--initramfs", "j");
+	BAD("vmm: --disk: path= given twice", "--kernel", "bz", "--disk", "path=a,path=b");
+	BAD("vmm: --device: path= given twice", "--kernel", "bz", "--device", "path=a,path=b");
+	/* Memory beyond what a guest is given. */
+	BAD("vmm: --memory: '2T' is more than", "--kernel", "bz", "--memory", "2T");
+	/* And a MAC in full is still fine. */
+	char m[512];
+	assert_int_equal(PARSE_MSG(m, "--kernel", "bz", "--net", "tap=t0,mac=52:54:00:AB:cd:01"),
+			 CLI_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_bad_input_messages),
 		cmocka_unit_test(test_iommu_poll),
 		cmocka_unit_test(test_disk_indirect),
 		cmocka_unit_test(test_virtio_notify),
