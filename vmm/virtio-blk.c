@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -449,6 +450,19 @@ int virtio_blk_create(const struct disk_opts *o)
 	r = open_disk(b, o);
 	if (r < 0) {
 		fprintf(stderr, "vmm: disk %s: %s\n", o->path, strerror(-r));
+		goto fail;
+	}
+	/* One writer per disk, or any number of readers: a second --disk or
+	 * another process writing the same file would corrupt it. */
+	if (flock(b->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		r = -errno;
+		if (r == -EWOULDBLOCK)
+			fprintf(stderr, "vmm: --disk path=%s: in use by another --disk of this VM or by "
+				"another process%s\n", o->path,
+				o->readonly ? " that writes it" : " (readonly=on disks may share a file)");
+		else
+			fprintf(stderr, "vmm: --disk path=%s: cannot lock it: %s\n", o->path,
+				strerror(-r));
 		goto fail;
 	}
 	if (fstat(b->fd, &st) < 0) {

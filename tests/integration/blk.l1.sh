@@ -20,4 +20,13 @@ check "host file holds the pattern" [ "$w" = "$h" ]
 check "read-only disk: guest write refused" grep -q "L2-RO-WRITE: refused" /tmp/blk.log
 check "read-only disk: content readable" grep -q "L2-RO-READ: read-only-disk-content" /tmp/blk.log
 check "read-only disk: host file unchanged" grep -q read-only-disk-content /tmp/ro.img
+# One writer per file: the same file as two writable disks is refused
+# before the guest runs.
+timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+	--disk path=/tmp/disk.img,direct=off --disk path=/tmp/disk.img,direct=off \
+	</dev/null >/tmp/twice.log 2>&1
+rc=$?
+sed 's/^/  twice| /' /tmp/twice.log
+check "one file as two writable disks: exit 2, said naming --disk" \
+	sh -c "[ $rc -eq 2 ] && grep -q -- '--disk path=/tmp/disk.img: in use by another --disk' /tmp/twice.log"
 finish

@@ -56,7 +56,7 @@ const char *__lsan_default_suppressions(void)
 }
 
 static pthread_t loop_thread;
-static char disk_path[64], ro_path[64], con_path[64];
+static char disk_path[64], ro_path[64], con_path[64], pio_path[64];
 static bool have_net;
 #define DEV_CONSOLE 2
 #define DEV_NET 3
@@ -317,9 +317,20 @@ static int group_setup(void **state)
 	struct net_opts no = { .tap = NULL };
 
 	have_net = virtio_net_create(&no) == 0;
-	/* Last: a disk with its notify registers in an I/O BAR. */
+	/* One writer per file: the same file as a second writable disk is
+	 * refused (it holds the lock), before any PCI function exists. */
+	assert_int_equal(virtio_blk_create(&o), -EWOULDBLOCK);
+	/* Last: a disk with its notify registers in an I/O BAR (a file of
+	 * its own). */
+	snprintf(pio_path, sizeof(pio_path), "/tmp/vmm-test-blkpio-XXXXXX");
+	fd = mkstemp(pio_path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, DISK_SECTORS * 512), 0);
+	close(fd);
+	struct disk_opts po = { .path = pio_path, .direct = true, .indirect = true };
+
 	virtio_pci_set_pio_notify(true);
-	assert_int_equal(virtio_blk_create(&o), 0);
+	assert_int_equal(virtio_blk_create(&po), 0);
 	virtio_pci_set_pio_notify(false);
 	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
 	return 0;
@@ -332,6 +343,7 @@ static int group_teardown(void **state)
 	close(disk_fd);
 	unlink(disk_path);
 	unlink(ro_path);
+	unlink(pio_path);
 	unlink(con_path);
 	return 0;
 }
