@@ -73,5 +73,11 @@ void devices_print_stats(FILE *f);
 
 /* Stdin is shared by the serial port and the console: whichever is on tty. */
 void console_set_raw(bool on);
+/* The terminal on stdin for guest input: non-blocking and raw, both undone
+ * by console_set_raw(false) and at exit. */
+void console_take_stdin(void);
+/* This run of the VMM is the re-execution that follows a guest reboot:
+ * output files (--serial/--console file=) are appended to, not truncated. */
+extern bool vmm_rebooted;
 
 #endif

@@ -158,6 +158,10 @@ int main(int argc, char **argv)
 	char **argv_copy = calloc(argc + 1, sizeof(char *));
 	int ret;
 
+	/* A reboot re-executes the VMM with this set (output files are then
+	 * appended to). */
+	vmm_rebooted = getenv("LEAN_VMM_REBOOTED") != NULL;
+	unsetenv("LEAN_VMM_REBOOTED");
 	/* Parsing splits option values in place; a reboot re-executes the
 	 * original command line. */
 	for (int i = 0; argv_copy && i < argc; i++)
@@ -204,6 +208,7 @@ int main(int argc, char **argv)
 		 * image, every device and KVM object reset by construction.
 		 * Disk contents live in the host files and survive. */
 		fflush(NULL);
+		setenv("LEAN_VMM_REBOOTED", "1", 1);
 		execv("/proc/self/exe", argv_copy);
 		fprintf(stderr, "vmm: reboot: cannot re-execute: %s\n", strerror(errno));
 		return 1;

@@ -9,8 +9,10 @@
  * after at most OUT_DELAY_NS. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -80,9 +82,14 @@ static void uart_poll_input(bool on)
 {
 	if (uart.in_fd < 0 || on == uart.in_polled)
 		return;
-	if (on)
-		evloop_add(uart.in_fd, EPOLLIN, stdin_ready, NULL);
-	else
+	if (on && evloop_add(uart.in_fd, EPOLLIN, stdin_ready, NULL) < 0) {
+		/* epoll takes no regular file: say so once, no input. */
+		fprintf(stderr, "vmm: --serial: the guest gets no input: standard input cannot be "
+			"watched (%s; a regular file?)\n", strerror(errno));
+		uart.in_fd = -1;
+		return;
+	}
+	if (!on)
 		evloop_del(uart.in_fd);
 	uart.in_polled = on;
 }
@@ -119,6 +126,13 @@ static void uart_out_flush(void)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			/* A terminal sharing stdin's non-blocking flag, full:
+			 * wait for it (up to a second), do not drop. */
+			struct pollfd p = { .fd = uart.out_fd, .events = POLLOUT };
+			if (poll(&p, 1, 1000) == 1)
+				continue;
+		}
 		if (n <= 0)
 			break;	/* the output is gone: drop what is left */
 		done += n;
@@ -227,8 +241,10 @@ static void uart_io(void *opaque, uint64_t off, void *data, unsigned len, bool i
 			break;
 		case 2:
 			uart.fcr = *v & (UART_FCR_ENABLE | 0xc0);
-			if (*v & UART_FCR_CLEAR_RX)
-				uart.rx_len = 0;
+			if (*v & UART_FCR_CLEAR_RX) {
+				uart.rx_len = uart.rx_head = 0;
+				uart_poll_input(true);	/* room again */
+			}
 			break;
 		case 3:
 			uart.lcr = *v;
@@ -288,13 +304,38 @@ static void uart_io(void *opaque, uint64_t off, void *data, unsigned len, bool i
 	pthread_mutex_unlock(&uart.lock);
 }
 
+bool vmm_rebooted;
+
 static struct termios saved_tio;
 static bool tio_saved;
+static int saved_fl = -1;	/* stdin's file status flags before we took it */
+
+static void console_restore(void)
+{
+	console_set_raw(false);
+}
+
+void console_take_stdin(void)
+{
+	if (saved_fl < 0) {
+		saved_fl = fcntl(STDIN_FILENO, F_GETFL);
+		if (saved_fl >= 0)
+			fcntl(STDIN_FILENO, F_SETFL, saved_fl | O_NONBLOCK);
+		/* However the VMM ends, the shell gets its terminal back. */
+		atexit(console_restore);
+	}
+	console_set_raw(true);
+}
 
 void console_set_raw(bool on)
 {
 	struct termios t;
 
+	if (!on && saved_fl >= 0) {
+		/* O_NONBLOCK is on the open file the shell shares with us. */
+		fcntl(STDIN_FILENO, F_SETFL, saved_fl);
+		saved_fl = -1;
+	}
 	if (!isatty(STDIN_FILENO))
 		return;
 	if (on && !tio_saved) {
@@ -324,11 +365,11 @@ int serial_init(enum console_mode mode, const char *file)
 	case CONSOLE_TTY:
 		uart.out_fd = STDOUT_FILENO;
 		uart.in_fd = STDIN_FILENO;
-		fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
-		console_set_raw(true);
+		console_take_stdin();
 		break;
 	case CONSOLE_FILE:
-		uart.out_fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		uart.out_fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC |
+				   (vmm_rebooted ? O_APPEND : O_TRUNC), 0644);
 		if (uart.out_fd < 0) {
 			int err = -errno;
 

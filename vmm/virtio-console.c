@@ -204,7 +204,8 @@ int virtio_console_create(const struct console_opts *o)
 			free(c);
 			return -EINVAL;
 		}
-		c->out_fd = open(o->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		c->out_fd = open(o->file, O_WRONLY | O_CREAT | O_CLOEXEC |
+				 (vmm_rebooted ? O_APPEND : O_TRUNC), 0644);
 		break;
 	default:
 		free(c);
@@ -246,8 +247,7 @@ int virtio_console_create(const struct console_opts *o)
 		}
 	}
 	if (c->in_fd >= 0) {
-		fcntl(c->in_fd, F_SETFL, fcntl(c->in_fd, F_GETFL) | O_NONBLOCK);
-		console_set_raw(true);
+		console_take_stdin();
 		if (evloop_add(c->in_fd, EPOLLIN | EPOLLET, con_stdin_ready, c) < 0)
 			c->in_fd = -1;	/* not pollable (a regular file) or taken */
 	}
