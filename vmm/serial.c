@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <termios.h>
 #include <unistd.h>
@@ -83,9 +84,12 @@ static void uart_poll_input(bool on)
 	if (uart.in_fd < 0 || on == uart.in_polled)
 		return;
 	if (on && evloop_add(uart.in_fd, EPOLLIN, stdin_ready, NULL) < 0) {
-		/* epoll takes no regular file: say so once, no input. */
-		fprintf(stderr, "vmm: --serial: the guest gets no input: standard input cannot be "
-			"watched (%s; a regular file?)\n", strerror(errno));
+		/* epoll takes no regular file (nor /dev/null): no input. A
+		 * file of commands the guest would never see is said once. */
+		struct stat st;
+		if (fstat(uart.in_fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size)
+			fprintf(stderr, "vmm: --serial: standard input is a regular file, which "
+				"cannot be watched: the guest gets no input from it (pipe it in)\n");
 		uart.in_fd = -1;
 		return;
 	}
