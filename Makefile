@@ -109,6 +109,7 @@ fuzz: $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(ASL_GEN)
 	@mkdir -p build-fuzz
 	clang $(CFLAGS_BASE) -Wno-unused-command-line-argument -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all \
 		-o $@ $< $(FUZZ_CORE) $(ASL_GEN) $(LDLIBS)
 
 clean:

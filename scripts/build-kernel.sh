@@ -64,14 +64,24 @@ prepare_source() {
 build_headers() {
 	[ -f "$out/headers/.done" ] && return 0
 	prepare_source
-	rm -rf "$out/headers"
-	make -s -C "$src" ARCH=x86_64 INSTALL_HDR_PATH="$out/headers" headers_install
-	touch "$out/headers/.done"
+	# Installed aside and moved into place whole: an interrupted install
+	# never leaves a headers/ that looks complete to make.
+	rm -rf "$out/headers" "$out/headers.tmp"
+	make -s -C "$src" ARCH=x86_64 INSTALL_HDR_PATH="$out/headers.tmp" headers_install
+	touch "$out/headers.tmp/.done"
+	mv "$out/headers.tmp" "$out/headers"
 }
 
 build_kernel() {
 	[ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ] && return 0
+	if [ -f "$out/.building" ]; then
+		# Killed half-way (a truncated object file can look up to date
+		# to kbuild): start again from fresh source.
+		echo "build-kernel: an earlier build of this key stopped half-way: from fresh source"
+		rm -f "$src/.prepared"
+	fi
 	prepare_source
+	touch "$out/.building"
 	cp "$top/kernel/config-6.12" "$src/.config"
 	make -s -C "$src" ARCH=x86_64 olddefconfig
 	local jobs=$(($(nproc) + 1))
@@ -83,6 +93,13 @@ build_kernel() {
 	# symbols are not needed to boot it.
 	objcopy --strip-all "$src/vmlinux" "$out/vmlinux"
 	mv "$out/bzImage.tmp" "$out/bzImage"
+	rm -f "$out/.building"
+	# Older keys (a new linux-source security release, a changed config or
+	# patch) are not used again: 2+ GB each.
+	for d in "$cache"/kernel-*; do
+		[ -d "$d" ] && [ ! -L "$d" ] && [ "$d" != "$out" ] && rm -rf "$d"
+	done
+	return 0
 }
 
 mkdir -p "$out"
