@@ -119,7 +119,7 @@ if [ $unit_only = 0 ]; then
 		grep -q '^# needs: qemu' "tests/integration/$s.l1.sh" && extra=(--with-qemu)
 		scripts/run-nested.sh "$s" --timeout "$t" "${extra[@]}" >"$logs/$s.log" 2>&1
 		rc=$?
-		grep -E '^(not )?ok( [0-9]+)? - |skipped|# SKIP|XFAIL|known failure|L2\| .*(Kernel panic|BUG|Oops)|run-nested:|RETRY|^L1: WARNING' "$logs/$s.log"
+		grep -E '^(not )?ok( [0-9]+)? - |^[0-9]+ skipped|skipped$|# SKIP|XFAIL|known failure|L2\| .*(Kernel panic|BUG|Oops)|run-nested:|RETRY|^L1: WARNING' "$logs/$s.log"
 		if grep -qE '^[0-9]+ passed, [0-9]+ failed' "$logs/$s.log"; then
 			tally "$logs/$s.log"
 			[ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9]' "$logs/$s.log" && fail=$((fail + 1))

@@ -412,8 +412,6 @@ static void intx_enable(struct vfio_dev *vd, bool on)
 		vd->intx_vfio_on = on;
 }
 
-/* INTx: KVM raises the GSI when the trigger fires and signals the resample
- * eventfd at the guest's EOI, which VFIO takes as "unmask". */
 static void intx_teardown(struct vfio_dev *vd)
 {
 	if (vd->intx_fd >= 0)
@@ -423,6 +421,8 @@ static void intx_teardown(struct vfio_dev *vd)
 	vd->intx_fd = vd->intx_rfd = -1;
 }
 
+/* INTx: KVM raises the GSI when the trigger fires and signals the resample
+ * eventfd at the guest's EOI, which VFIO takes as "unmask". */
 static int intx_setup(struct vfio_dev *vd)
 {
 	struct kvm_irqfd irqfd = { 0 };

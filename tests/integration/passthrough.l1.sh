@@ -29,38 +29,32 @@ check "L1's NVMe has an expansion ROM" [ "${l1rom#* }" -gt 0 ]
 nvme_rebind vfio-pci
 check "device back on vfio-pci" wait_for "[ -e /dev/vfio/devices/vfio0 ]" 30
 
-# Bad input: /dev/null is not a VFIO device.
-timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
-	--device path=/dev/null </dev/null >/tmp/bad.log 2>&1
-rc=$?
-sed 's/^/  bad| /' /tmp/bad.log
-check "--device path=/dev/null: exit 2" [ $rc -eq 2 ]
-check "--device path=/dev/null: one clear message" \
-	grep -q -- "--device path=/dev/null: not a VFIO device cdev" /tmp/bad.log
-timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
-	--device path=/dev/vfio/devices/nonexistent </dev/null >/tmp/bad2.log 2>&1
-rc=$?
-sed 's/^/  bad| /' /tmp/bad2.log
-check "--device path=<missing>: exit 2 with a message" \
-	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/nonexistent: cannot open' /tmp/bad2.log"
+# bad_device NAME MESSAGE DEVICE-ARG: the VMM given --device DEVICE-ARG
+# must exit 2 before the guest runs, saying MESSAGE (a grep pattern).
+bad_device() {
+	timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
+		--device "$3" </dev/null >/tmp/bad.log 2>&1
+	bd_rc=$?
+	sed 's/^/  bad| /' /tmp/bad.log
+	check "--device $1: exit 2 with a message" \
+		sh -c "[ $bd_rc -eq 2 ] && grep -q -- \"\$0\" /tmp/bad.log" "$2"
+}
+
+# Bad input: /dev/null is not a VFIO device; a path that is not there.
+bad_device "path=/dev/null" "--device path=/dev/null: not a VFIO device cdev" path=/dev/null
+bad_device "path=<missing>" "--device path=/dev/vfio/devices/nonexistent: cannot open" \
+	path=/dev/vfio/devices/nonexistent
 
 # Bad input: romfile= names no file. Said with the flag, exit 2, and the
 # device is left as it was (the runs below use it).
-timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
-	--device path=/dev/vfio/devices/vfio0,romfile=/nonexistent.rom </dev/null >/tmp/bad3.log 2>&1
-rc=$?
-sed 's/^/  bad| /' /tmp/bad3.log
-check "--device ...,romfile=<missing>: exit 2 with a message" \
-	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=/dev/vfio/devices/vfio0: romfile=/nonexistent.rom: No such file' /tmp/bad3.log"
+bad_device "...,romfile=<missing>" \
+	"--device path=/dev/vfio/devices/vfio0: romfile=/nonexistent.rom: No such file" \
+	path=/dev/vfio/devices/vfio0,romfile=/nonexistent.rom
 
 # Bad input: a function in sysfs that is not bound to vfio-pci (L1's NIC).
 nic=$(pci_find 0x020000)
-timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
-	--device path="$nic" </dev/null >/tmp/bad4.log 2>&1
-rc=$?
-sed 's/^/  bad| /' /tmp/bad4.log
-check "--device path=<sysfs dir of a NIC on its own driver>: exit 2, names the driver" \
-	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=$nic: the function is bound to e1000e, not vfio-pci' /tmp/bad4.log"
+bad_device "path=<sysfs dir of a NIC on its own driver>" \
+	"--device path=$nic: the function is bound to e1000e, not vfio-pci" path="$nic"
 
 # Bad input: a function whose IOMMU group holds another device on a host
 # driver (q35's built-in AHCI at 00:1f.2 shares its group with the SMBus
@@ -73,12 +67,9 @@ for d in /sys/bus/pci/devices/*; do
 done
 check "L1 has an AHCI controller sharing its IOMMU group" [ -n "$grp" ]
 pci_rebind "$grp" vfio-pci
-timeout 60 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" --memory 128M \
-	--device path="$grp" </dev/null >/tmp/bad5.log 2>&1
-rc=$?
-sed 's/^/  bad| /' /tmp/bad5.log
-check "--device path=<a function whose IOMMU group has a device on a host driver>: exit 2, names it" \
-	sh -c "[ $rc -eq 2 ] && grep -q -- '--device path=$grp: its IOMMU group [0-9]* also holds 0000:[0-9a-f:.]*, bound to [a-z]' /tmp/bad5.log"
+bad_device "path=<a function whose IOMMU group has a device on a host driver>" \
+	"--device path=$grp: its IOMMU group [0-9]* also holds 0000:[0-9a-f:.]*, bound to [a-z]" \
+	path="$grp"
 pci_rebind "$grp" ahci
 check "... and the AHCI controller goes back to ahci" [ "$(basename "$(readlink "$grp/driver")")" = ahci ]
 

@@ -7,6 +7,8 @@ while [ ! -b /dev/nvme0n1 ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
 echo "L2-NVME: ready"
 # The controller's expansion ROM, read the way Linux offers it (sysfs).
 dev=$(readlink -f /sys/class/nvme/nvme0/device)
+# cfg_wb OFFSET VALUE: write one byte of the controller's config space.
+cfg_wb() { printf "\\$(printf %o "$2")" | dd of="$dev/config" bs=1 seek="$1" count=1 conv=notrunc 2>/dev/null; }
 if [ -e "$dev/rom" ]; then
 	echo 1 >"$dev/rom"
 	echo "L2-ROM: $(md5sum <"$dev/rom" | cut -d' ' -f1) $(wc -c <"$dev/rom")"
@@ -22,14 +24,13 @@ if [ "$(dd if=/dev/nvme0n1 bs=1M skip=15 count=1 2>/dev/null | head -c 16)" = "L
 	# completion's INTx pending but held), turn INTx on, let it finish.
 	if grep -q "IO-APIC.*nvme" /proc/interrupts; then
 		hi=$(od -An -tu1 -j5 -N1 "$dev/config" | tr -d ' ')
-		wcmdhi() { printf "\\$(printf %o "$1")" | dd of="$dev/config" bs=1 seek=5 count=1 conv=notrunc 2>/dev/null; }
 		intst() { echo $(($(od -An -tu1 -j6 -N1 "$dev/config") & 8)); }
 		before=$(intst)
-		wcmdhi $((hi | 4))
+		cfg_wb 5 $((hi | 4))
 		dd if=/dev/nvme0n1 of=/dev/null bs=4k count=1 skip=4096 iflag=direct 2>/dev/null &
 		sleep 2
 		during=$(intst)
-		wcmdhi "$hi"
+		cfg_wb 5 "$hi"
 		wait $!
 		echo "L2-INTX-STATUS: before $before held $during after $(intst)"
 	fi
@@ -67,7 +68,7 @@ ctl=$((cap + 3))
 orig=$(od -An -tu1 -j$ctl -N1 "$dev/config" | tr -d ' ')
 pbaw=$(od -An -tu4 -j$((cap + 8)) -N4 "$dev/config" | tr -d ' ')
 pba=$(($(sed -n "$(((pbaw & 7) + 1))p" "$dev/resource" | cut -d' ' -f1) + (pbaw & ~7)))
-setctl() { printf "\\$(printf %o "$1")" | dd of="$dev/config" bs=1 seek=$ctl count=1 conv=notrunc 2>/dev/null; }
+setctl() { cfg_wb $ctl "$1"; }
 irqs() { grep nvme /proc/interrupts | awk '{ for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s }'; }
 setctl $((orig | 64))
 before=$(irqs)
