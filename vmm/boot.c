@@ -393,6 +393,7 @@ int boot_load(const struct guest_mem *m, const void *kernel, size_t kernel_size,
 	int r;
 
 	*why = NULL;
+	bi->bad_input = "--kernel";
 	if (m->low_size < 32ULL << 20) {
 		*why = "guest memory below 32 MiB is too small to boot Linux";
 		return -EINVAL;
@@ -432,6 +433,7 @@ int boot_load(const struct guest_mem *m, const void *kernel, size_t kernel_size,
 		return r;
 	if (cmdlen > (size_t)zp->hdr.cmdline_size + 1 || cmdlen > LAYOUT_CMDLINE_MAX) {
 		*why = "command line longer than the kernel accepts";
+		bi->bad_input = "--cmdline";
 		return -E2BIG;
 	}
 	zp->hdr.type_of_loader = 0xff;
@@ -449,11 +451,13 @@ int boot_load(const struct guest_mem *m, const void *kernel, size_t kernel_size,
 			initrd_max = m->low_size - 1;
 		if (initrd_size > initrd_max + 1) {
 			*why = "initramfs does not fit below the kernel's initrd limit";
+			bi->bad_input = "--initramfs";
 			return -ENOMEM;
 		}
 		initrd_addr = (initrd_max + 1 - initrd_size) & ~0xfffULL;
 		if (initrd_addr < kend) {
 			*why = "initramfs does not fit in guest memory beside the kernel";
+			bi->bad_input = "--initramfs";
 			return -ENOMEM;
 		}
 		memcpy(gpa_to_hva(m, initrd_addr, initrd_size), initrd, initrd_size);

@@ -15,6 +15,9 @@ struct boot_info {
 	uint64_t entry;		/* 64-bit entry point */
 	uint64_t zero_page;	/* GPA of boot_params */
 	uint64_t initrd_addr, initrd_size;
+	/* On failure, the input at fault: "--kernel", "--initramfs" or
+	 * "--cmdline" (the flag that names it). */
+	const char *bad_input;
 };
 
 /* Fill the e820 table for this memory size; returns the entry count. */

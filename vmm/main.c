@@ -118,12 +118,11 @@ static int load_guest(const struct vmm_config *c)
 		munmap(initrd, isize);
 	if (ret) {
 		/* Name the input at fault. */
-		if (strstr(why, "initramfs"))
-			fprintf(stderr, "vmm: --initramfs: cannot boot with %s: %s\n", c->initramfs, why);
-		else if (strstr(why, "command line"))
+		if (!strcmp(bi.bad_input, "--cmdline"))
 			fprintf(stderr, "vmm: --cmdline: %s (%zu characters)\n", why, strlen(c->cmdline));
 		else
-			fprintf(stderr, "vmm: --kernel: cannot boot %s: %s\n", c->kernel, why);
+			fprintf(stderr, "vmm: %s: cannot boot with %s: %s\n", bi.bad_input,
+				!strcmp(bi.bad_input, "--initramfs") ? c->initramfs : c->kernel, why);
 		return 2;
 	}
 	boot_build_page_tables(&the_vm.mem);

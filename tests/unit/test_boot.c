@@ -153,6 +153,7 @@ static void test_cmdline_too_long(void **state)
 	memset(cmd, 'a', 4095);
 	cmd[4095] = 0;
 	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, cmd, 0, &bi, &why), -E2BIG);
+	assert_string_equal(bi.bad_input, "--cmdline");
 	free(cmd);
 }
 
@@ -165,6 +166,7 @@ static void test_initrd_too_big(void **state)
 
 	assert_int_equal(boot_load(&mem, kimg, KSIZE, big, sz, "", 0, &bi, &why), -ENOMEM);
 	assert_non_null(why);
+	assert_string_equal(bi.bad_input, "--initramfs");
 	free(big);
 }
 
@@ -188,6 +190,7 @@ static void test_pref_address_above_low_ram(void **state)
 	assert_int_equal(r, -ENOMEM);
 	assert_non_null(why);
 	assert_non_null(strstr(why, "low RAM"));
+	assert_string_equal(bi.bad_input, "--kernel");
 }
 
 static void test_small_memory(void **state)
