@@ -378,34 +378,41 @@ void viommu_config_read(struct viommu *v, uint32_t off, void *data, unsigned len
 		memcpy(data, (uint8_t *)&c + off, len < sizeof(c) - off ? len : sizeof(c) - off);
 }
 
-/* Bypass of unattached endpoints changed: their translations change. */
-static void set_bypass(struct viommu *v, uint8_t b)
+/* Bypass of unattached endpoints changed: their translations change.
+ * -EIO when the backend could not move one (its detach falls back to
+ * blocking when it cannot bypass, so only a failed block is reported). */
+static int set_bypass(struct viommu *v, uint8_t b)
 {
+	int r = 0;
+
 	if (v->bypass == b)
-		return;
+		return 0;
 	v->bypass = b;
 	for (unsigned i = 0; i < v->n_eps; i++) {
 		struct viommu_endpoint *ep = v->eps[i];
 		if (ep->dom)
 			continue;
 		bump(ep);
-		if (ep->be_ep && v->be_ops && v->be_ops->detach)
-			v->be_ops->detach(v->be, ep->id, ep->be_ep, b);
+		if (ep->be_ep && v->be_ops && v->be_ops->detach &&
+		    v->be_ops->detach(v->be, ep->id, ep->be_ep, b))
+			r = -EIO;
 	}
+	return r;
 }
 
-void viommu_config_write(struct viommu *v, uint32_t off, const void *data, unsigned len)
+int viommu_config_write(struct viommu *v, uint32_t off, const void *data, unsigned len)
 {
 	/* "Device configuration layout": the driver MAY write bypass when
 	 * BYPASS_CONFIG is negotiated and MUST NOT write anything else. */
 	const uint32_t boff = offsetof(struct virtio_iommu_config, bypass);
 	if (!negotiated(v, VIRTIO_IOMMU_F_BYPASS_CONFIG) || off > boff || len == 0 ||
 	    boff - off >= len)
-		return;
+		return 0;
 	uint8_t b = ((const uint8_t *)data)[boff - off] & 1;
 	pthread_rwlock_wrlock(&v->lock);
-	set_bypass(v, b);
+	int r = set_bypass(v, b);
 	pthread_rwlock_unlock(&v->lock);
+	return r;
 }
 
 /* A passthrough endpoint the backend could not move off its domain at
@@ -456,7 +463,7 @@ void viommu_system_reset(struct viommu *v)
 {
 	viommu_reset(v);
 	pthread_rwlock_wrlock(&v->lock);
-	set_bypass(v, v->p.bypass);
+	(void)set_bypass(v, v->p.bypass);	/* a failure is said by the backend */
 	pthread_rwlock_unlock(&v->lock);
 }
 

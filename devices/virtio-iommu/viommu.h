@@ -75,9 +75,12 @@ uint64_t viommu_device_features(const struct viommu *v);
 void viommu_set_driver_features(struct viommu *v, uint64_t features);
 
 /* struct virtio_iommu_config. Writes only reach `bypass`, and only when
- * VIRTIO_IOMMU_F_BYPASS_CONFIG was accepted (bit 0 is kept). */
+ * VIRTIO_IOMMU_F_BYPASS_CONFIG was accepted (bit 0 is kept). A write that
+ * clears `bypass` returns -EIO when the backend could not block an
+ * unattached endpoint (it may still reach guest RAM): the device then
+ * needs a reset. */
 void viommu_config_read(struct viommu *v, uint32_t off, void *data, unsigned len);
-void viommu_config_write(struct viommu *v, uint32_t off, const void *data, unsigned len);
+int viommu_config_write(struct viommu *v, uint32_t off, const void *data, unsigned len);
 /* Device reset: every endpoint detached, every domain gone, pending faults
  * dropped; `bypass` kept. System reset also restores `bypass`. */
 void viommu_reset(struct viommu *v);

@@ -352,7 +352,10 @@ static void vio_config_write(struct virtio_dev *d, uint32_t off, const void *dat
 	struct vio_dev *vd = d->priv;
 	in_dev_lock = true;
 	viommu_set_driver_features(vd->v, d->guest_features);
-	viommu_config_write(vd->v, off, data, len);
+	/* An endpoint left able to reach guest RAM after the driver cleared
+	 * bypass: the device cannot go on as the driver believes it does. */
+	if (viommu_config_write(vd->v, off, data, len))
+		virtio_set_needs_reset(d);
 	in_dev_lock = false;
 }
 

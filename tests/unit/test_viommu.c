@@ -760,9 +760,18 @@ static void test_backend_mirror(void **st)
 	assert_string_equal(b.log, "detach 20;destroy 4;");
 	b.log[0] = 0;
 	uint8_t one = 1;
-	viommu_config_write(v, offsetof(struct virtio_iommu_config, bypass), &one, 1);
+	assert_int_equal(viommu_config_write(v, offsetof(struct virtio_iommu_config, bypass), &one, 1), 0);
 	assert_string_equal(b.log, "detach 20 bypass;");
 	assert_int_equal(b.domains_live, 0);
+	/* Clearing bypass when the backend cannot block the endpoint: said,
+	 * so that the device asks for a reset; setting it again works. */
+	uint8_t zero = 0;
+	b.fail_detach = -EIO;
+	assert_int_equal(viommu_config_write(v, offsetof(struct virtio_iommu_config, bypass), &zero, 1), -EIO);
+	b.fail_detach = 0;
+	b.log[0] = 0;
+	assert_int_equal(viommu_config_write(v, offsetof(struct virtio_iommu_config, bypass), &one, 1), 0);
+	assert_string_equal(b.log, "detach 20 bypass;");
 	/* Joining a domain that has endpoints already: whatever the backend
 	 * fails at (here copying the domain's mappings), the answer is
 	 * UNSUPP, and the domain goes on as it was. */

@@ -791,6 +791,36 @@ static void test_poll_window_next(void **state)
 }
 
 /* Device reset: "endpoints are not attached to any domain"; bypass kept. */
+/* The driver clears bypass while a passthrough endpoint is unattached and
+ * the backend cannot block it: the device says it needs a reset (its
+ * status and a configuration interrupt) rather than go on as if the
+ * endpoint's DMA were blocked. */
+static int fail_block;
+static int blockfail_detach(void *be, uint32_t ep, void *ep_priv, bool bypass)
+{
+	return bypass ? 0 : fail_block;
+}
+
+static void test_bypass_block_failure(void **state)
+{
+	static const struct viommu_backend_ops ops = { .detach = blockfail_detach };
+	const uint64_t boff = iommu.devcfg + offsetof(struct virtio_iommu_config, bypass);
+
+	viommu_set_backend(the_viommu, &ops, NULL);
+	assert_int_equal(viommu_add_endpoint(the_viommu, 0x99, (void *)0x1), 0);
+	wr(&iommu, boff, 1, 1);
+	fail_block = 0;
+	wr(&iommu, boff, 0, 1);
+	assert_int_equal(rd(&iommu, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	wr(&iommu, boff, 1, 1);
+	fail_block = -EIO;
+	wr(&iommu, boff, 0, 1);
+	assert_true(rd(&iommu, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	fail_block = 0;
+	wr(&iommu, boff, 1, 1);
+	viommu_set_backend(the_viommu, NULL, NULL);
+}
+
 static void test_reset(void **state)
 {
 	wr(&iommu, VIRTIO_PCI_COMMON_STATUS, 0, 1);
@@ -825,6 +855,7 @@ int main(void)
 		cmocka_unit_test(test_polling),
 		cmocka_unit_test_teardown(test_poll_priority, poll_priority_teardown),
 #endif
+		cmocka_unit_test(test_bypass_block_failure),
 		cmocka_unit_test(test_reset),
 	};
 	return cmocka_run_group_tests_name("viommu_dev", tests, group_setup, group_teardown);
