@@ -248,7 +248,7 @@ static void *poller(void *opaque)
 	struct virtq *vq = &d->vqs[0];
 	struct sched_param sp = { 0 };
 	bool idle_prio = false;
-	uint64_t spun = 0;		/* when the last spin began, 0 after a wait */
+	uint64_t seen = 0;		/* when it was last seen on its CPU, 0 after a wait */
 
 	/* Not with one CPU (force=on): the vCPU it shares that CPU with may be
 	 * spinning on a request, and would starve it. */
@@ -259,7 +259,7 @@ static void *poller(void *opaque)
 	for (;;) {
 		while (!vd->polling) {
 			pthread_cond_wait(&vd->poll_cv, &d->lock);
-			spun = 0;
+			seen = 0;
 		}
 		uint64_t t0 = now_ns();
 
@@ -272,8 +272,9 @@ static void *poller(void *opaque)
 		 * waited meanwhile. (Time spent serving is not judged: one
 		 * large MAP can take long; a poller preempted while serving
 		 * holds the device lock, which the vCPUs need only for their
-		 * kicks and register accesses, and kicks are off.) */
-		uint64_t stall = spun ? t0 - spun : 0;
+		 * kicks and register accesses, and kicks are off. Nor is the
+		 * time a vCPU held the lock: the poller watched it, see below.) */
+		uint64_t stall = seen ? t0 - seen : 0;
 		if (idle_prio && n && stall > POLL_STALL_NS) {
 			idle_prio = false;
 			vd->stall_ns = stall;
@@ -311,7 +312,7 @@ static void *poller(void *opaque)
 		/* Spin without the lock (and without writing anything the
 		 * vCPUs share) until the driver adds a request or it is time
 		 * to look at the clock again. */
-		spun = now;
+		seen = now;
 		pthread_mutex_unlock(&d->lock);
 		if (poll_yield) {
 			if (!virtq_avail_peek(vq))
@@ -320,7 +321,16 @@ static void *poller(void *opaque)
 			for (unsigned i = 0; i < 256 && !virtq_avail_peek(vq); i++)
 				cpu_relax();
 		}
-		pthread_mutex_lock(&d->lock);
+		/* A vCPU may hold the lock for long (a config write the
+		 * backend serves); the poller keeps trying rather than sleep
+		 * on it, so that each failed try shows it on its CPU. */
+		while (pthread_mutex_trylock(&d->lock)) {
+			seen = now_ns();
+			if (poll_yield)
+				sched_yield();
+			else
+				cpu_relax();
+		}
 	}
 	return NULL;
 }

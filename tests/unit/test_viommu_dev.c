@@ -676,6 +676,59 @@ static int poll_priority_teardown(void **state)
 	return 0;
 }
 
+/* A vCPU holds the device lock for longer than the stall limit (here a
+ * bypass write whose backend call takes 30 ms) while the poller spins and
+ * a request comes: the poller waits for the lock, which is not a stall of
+ * its own, so it stays at idle priority. */
+static atomic_bool slow_holding;
+static int slow_detach(void *be, uint32_t ep, void *ep_priv, bool bypass)
+{
+	atomic_store(&slow_holding, true);
+	usleep(30000);
+	return 0;
+}
+
+static void *flip_bypass(void *arg)
+{
+	wr(&iommu, iommu.devcfg + offsetof(struct virtio_iommu_config, bypass), *(uint8_t *)arg, 1);
+	return NULL;
+}
+
+static void test_poll_lock_wait(void **state)
+{
+	static const struct viommu_backend_ops ops = { .detach = slow_detach };
+	const uint64_t boff = iommu.devcfg + offsetof(struct virtio_iommu_config, bypass);
+	uint16_t ep = pci_get(1)->devfn;
+	pthread_t t;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || !stats_say("poller priority idle\n")) {
+		printf("NOTE: the poller is not at idle priority (one CPU, or it stalled "
+		       "before): its lock wait is not checked here\n");
+		return;
+	}
+	viommu_set_backend(the_viommu, &ops, NULL);
+	assert_int_equal(viommu_add_endpoint(the_viommu, 0x97, (void *)0x1), 0);
+	uint8_t b = !rd(&iommu, boff, 1);
+	unsigned tries, kicked = 1;
+	for (tries = 0; tries < 5 && kicked; tries++) {
+		assert_int_equal(attach(3, ep), VIRTIO_IOMMU_S_OK);	/* polling starts */
+		atomic_store(&slow_holding, false);
+		assert_int_equal(pthread_create(&t, NULL, flip_bypass, &b), 0);
+		while (!atomic_load(&slow_holding))
+			usleep(100);
+		kicked = map_as_driver(tries);	/* posted while the lock is held */
+		pthread_join(t, NULL);
+		b = !b;
+	}
+	viommu_set_backend(the_viommu, NULL, NULL);
+	assert_int_equal(unmap(3, 0x40000000, tries * 0x1000ull), VIRTIO_IOMMU_S_OK);
+	printf("request found by the poller behind a held lock: %s (%u tries)\n",
+	       kicked ? "no" : "yes", tries);
+	assert_false(kicked);
+	assert_true(stats_say("poller priority idle\n"));
+	assert_int_equal(sched_getscheduler(poller_tid()), SCHED_IDLE);
+}
+
 /* The poller runs at idle priority (SCHED_IDLE), so any other thread on its
  * CPU goes first; held off its CPU while it polls (here by a busy thread
  * pinned with it) and a request waits, it answers late once, then goes
@@ -853,6 +906,7 @@ int main(void)
 		cmocka_unit_test(test_poll_auto),
 #elif defined(VIOMMU_TEST_POLL_US)
 		cmocka_unit_test(test_polling),
+		cmocka_unit_test(test_poll_lock_wait),
 		cmocka_unit_test_teardown(test_poll_priority, poll_priority_teardown),
 #endif
 		cmocka_unit_test(test_bypass_block_failure),
