@@ -2,7 +2,7 @@
 # Boot time and memory overhead, ours vs QEMU 7.2, in one L1 run of the
 # nested runner (tests/integration/bench-boot.l1.sh). Prints the medians and
 # the ratios. Run on an otherwise idle machine.
-#   scripts/bench-boot.sh [RUNS]   (RUNS is fixed at 5 in the scenario)
+#   scripts/bench-boot.sh   (5 runs of each, fixed in the scenario)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp /tmp/bench-boot.XXXXXX)
