@@ -65,6 +65,23 @@ int vm_irq_line(unsigned gsi, int level)
 	return 0;
 }
 
+int vm_irq_line_shared(unsigned gsi, bool level)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static unsigned asserted[24];	/* devices holding each IOAPIC pin up */
+	int r = 0;
+
+	if (gsi >= 24)
+		return -EINVAL;
+	pthread_mutex_lock(&lock);
+	if (level ? asserted[gsi]++ == 0 : asserted[gsi] && --asserted[gsi] == 0) {
+		r = vm_irq_line(gsi, level);
+		r = r < 0 ? r : 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 /* KVM replaces the whole routing table at once, so keep a copy: the default
  * irqchip pins (GSI 0-23) plus one MSI entry per allocated route. */
 #define MAX_GSI 1024
@@ -361,7 +378,8 @@ void vm_request_exit(enum vm_exit_reason why)
 {
 	/* The first reason wins: a reboot request racing a poweroff must not
 	 * turn into a reboot loop. */
-	__sync_bool_compare_and_swap(&the_vm.exit_reason, VM_RUNNING, why);
+	if (!__sync_bool_compare_and_swap(&the_vm.exit_reason, VM_RUNNING, why))
+		return;	/* the first signalled everyone; main may be joining them */
 	for (unsigned i = 0; i < the_vm.ncpus; i++)
 		if (the_vm.vcpus && the_vm.vcpus[i] && the_vm.vcpus[i]->thread)
 			pthread_kill(the_vm.vcpus[i]->thread, SIGUSR1);

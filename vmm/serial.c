@@ -134,7 +134,12 @@ static void uart_out_flush(void)
 			/* A terminal sharing stdin's non-blocking flag, full:
 			 * wait for it (up to a second), do not drop. */
 			struct pollfd p = { .fd = uart.out_fd, .events = POLLOUT };
-			if (poll(&p, 1, 1000) == 1)
+			int pr;
+
+			do	/* (another vCPU's exit request interrupts it) */
+				pr = poll(&p, 1, 1000);
+			while (pr < 0 && errno == EINTR);
+			if (pr == 1)
 				continue;
 		}
 		if (n <= 0)

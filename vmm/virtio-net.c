@@ -28,13 +28,17 @@
 #define NET_RXQ 0
 #define NET_TXQ 1
 #define NET_QUEUE_SIZE 256
+/* Frames received per turn of the event loop (a NAPI weight's worth), so a
+ * flood on the tap leaves the loop time for the other devices. */
+#define NET_RX_BUDGET 64
 #define NET_HDR_LEN ((unsigned)sizeof(struct virtio_net_hdr_v1))
 
 struct vnet {
 	struct virtio_dev vdev;
 	char ifname[IFNAMSIZ];
 	int tap;
-	bool rx_starved;	/* the guest had no rx buffers */
+	bool rx_pending;	/* the tap may hold frames not delivered: the guest
+				 * had no rx buffers, or a queue's worth went in */
 	struct virtq_elem elem;
 	struct virtio_net_config cfg;
 };
@@ -44,15 +48,18 @@ static void net_rx(struct vnet *n)
 	struct virtq *vq = &n->vdev.vqs[NET_RXQ];
 	bool any = false;
 
-	n->rx_starved = false;
+	n->rx_pending = false;
 	for (unsigned popped = 0;; popped++) {
-		/* A queue's worth at a time (the tap stays readable). */
-		if (popped == vq->size && virtio_queue_rekick(&n->vdev, NET_RXQ))
+		/* NET_RX_BUDGET frames at a time; the rekick comes back here
+		 * (the tap's readiness is edge-triggered: its edge is spent). */
+		if (popped == NET_RX_BUDGET && virtio_queue_rekick(&n->vdev, NET_RXQ)) {
+			n->rx_pending = true;
 			break;
+		}
 		int r = virtq_pop(vq, &n->elem);
 
 		if (r == 0) {
-			n->rx_starved = true;
+			n->rx_pending = true;
 			break;
 		}
 		if (r < 0) {
@@ -135,7 +142,7 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 	struct vnet *n = d->priv;
 
 	if (q == NET_RXQ) {
-		if (n->rx_starved)
+		if (n->rx_pending)
 			net_rx(n);
 	} else if (q == NET_TXQ) {
 		net_tx(n);
@@ -150,7 +157,7 @@ static void net_tap_ready(void *opaque, uint32_t events)
 	if ((n->vdev.status & VIRTIO_CONFIG_S_DRIVER_OK) && n->vdev.vqs[NET_RXQ].ready)
 		net_rx(n);
 	else
-		n->rx_starved = true;	/* drained once the driver kicks rx */
+		n->rx_pending = true;	/* drained once the driver kicks rx */
 	pthread_mutex_unlock(&n->vdev.lock);
 }
 
@@ -167,7 +174,7 @@ static void net_reset(struct virtio_dev *d)
 {
 	struct vnet *n = d->priv;
 
-	n->rx_starved = false;
+	n->rx_pending = false;
 }
 
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *data, unsigned len)

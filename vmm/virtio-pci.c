@@ -108,7 +108,7 @@ static void intx_set(struct virtio_pci *vp, bool level)
 	if (!vp->pci.intx_pin || level == vp->intx_level)
 		return;
 	vp->intx_level = level;
-	vm_irq_line(vp->pci.intx_gsi, level);
+	vm_irq_line_shared(vp->pci.intx_gsi, level);
 }
 
 static bool vector_masked(struct virtio_pci *vp, unsigned v)

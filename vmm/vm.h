@@ -61,6 +61,12 @@ void vm_request_exit(enum vm_exit_reason why);
 
 /* Level or edge interrupt on a GSI through the in-kernel irqchip. */
 int vm_irq_line(unsigned gsi, int level);
+/* One device's level on a line other devices may share (PCI INTx, GSIs
+ * 16-23): KVM_IRQ_LINE sets the line for every caller alike, so the line
+ * follows the OR of the devices' levels, counted here. A device calls it
+ * on its own level's changes only. 1: the line changed, 0: it did not
+ * (another device holds it up), <0: the KVM error. */
+int vm_irq_line_shared(unsigned gsi, bool level);
 
 /* MSI through KVM GSI routing + irqfd. A route is one GSI with an eventfd
  * bound to it; writing the eventfd (or calling msi_route_fire) raises the

@@ -261,6 +261,12 @@ static void *poller(void *opaque)
 			pthread_cond_wait(&vd->poll_cv, &d->lock);
 			seen = 0;
 		}
+		/* A device that needs a reset serves nothing (as on kicks). */
+		if (d->status & VIRTIO_CONFIG_S_NEEDS_RESET) {
+			virtq_set_kick(vq, true);
+			vd->polling = false;
+			continue;
+		}
 		uint64_t t0 = now_ns();
 
 		in_dev_lock = true;

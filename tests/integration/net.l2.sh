@@ -9,5 +9,15 @@ while [ $i -lt 60 ]; do
 done
 echo "L2-PING: $res"
 echo "HVC-HELLO-FROM-L2" >/dev/hvc0
-# Give L1 time to ping us too.
-sleep 8
+# A burst of 400 datagrams from L1, sent while the VMM was stopped so that
+# they wait in the tap together (more than the 256 receive buffers): count
+# what arrives, until all have or 60 s went by.
+rx() { cat /sys/class/net/eth0/statistics/rx_packets; }
+base=$(rx)
+echo "L2-RX-READY"
+i=0
+while [ $i -lt 60 ] && [ $(($(rx) - base)) -lt 400 ]; do
+	sleep 1
+	i=$((i + 1))
+done
+echo "L2-BURST: $(($(rx) - base)) frames"

@@ -483,6 +483,27 @@ static void test_intx_routing(void **state)
 	assert_int_equal(d2.intx_gsi, PCI_INTX_GSI_BASE + (12 + 1) % 8);
 }
 
+/* Functions in slots s and s + 8 share a GSI: the line is the OR of their
+ * levels (KVM_IRQ_LINE sets it for any caller), so it goes up with the
+ * first device and down with the last. Here KVM is a closed fd: a call
+ * that reaches it answers EBADF, one that need not answers 0. */
+static void test_intx_shared_line(void **state)
+{
+	int saved = the_vm.vm_fd;
+	const unsigned gsi = PCI_INTX_GSI_BASE + 5;
+
+	the_vm.vm_fd = -1;
+	assert_int_equal(vm_irq_line_shared(gsi, true), -EBADF);	/* A: up */
+	assert_int_equal(vm_irq_line_shared(gsi, true), 0);		/* B: already up */
+	assert_int_equal(vm_irq_line_shared(gsi, false), 0);		/* A done, B holds it */
+	assert_int_equal(vm_irq_line_shared(gsi, false), -EBADF);	/* B done: down */
+	assert_int_equal(vm_irq_line_shared(gsi, false), 0);		/* nobody: no underflow */
+	assert_int_equal(vm_irq_line_shared(gsi, true), -EBADF);
+	assert_int_equal(vm_irq_line_shared(gsi, false), -EBADF);
+	assert_int_equal(vm_irq_line_shared(24, true), -EINVAL);
+	the_vm.vm_fd = saved;
+}
+
 static void test_misaligned_and_wide(void **state)
 {
 	assert_int_equal(pci_register(&dev), 0);
@@ -587,6 +608,7 @@ int main(void)
 		T(test_cf8_cfc),
 		T(test_capabilities),
 		T(test_intx_routing),
+		T(test_intx_shared_line),
 		T(test_misaligned_and_wide),
 		T(test_bar_overlap_then_free),
 		T(test_status_read),

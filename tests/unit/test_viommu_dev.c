@@ -866,12 +866,34 @@ static void test_bypass_block_failure(void **state)
 	wr(&iommu, boff, 0, 1);
 	assert_int_equal(rd(&iommu, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 	wr(&iommu, boff, 1, 1);
+	/* A request just before: where the device polls, it polls now. */
+	assert_int_equal(attach(5, pci_get(1)->devfn), VIRTIO_IOMMU_S_OK);
 	fail_block = -EIO;
 	wr(&iommu, boff, 0, 1);
 	assert_true(rd(&iommu, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	fail_block = 0;
 	wr(&iommu, boff, 1, 1);
 	viommu_set_backend(the_viommu, NULL, NULL);
+
+	/* From then on no request is served, kicked or not (the poller
+	 * stops too), until the driver resets the device. */
+	struct virtio_iommu_req_detach r = { .head.type = VIRTIO_IOMMU_T_DETACH, .domain = 5,
+					     .endpoint = pci_get(1)->devfn };
+	uint32_t len = offsetof(typeof(r), tail);
+	uint16_t old = iommu.q[0].avail_idx;
+
+	memcpy(gpa(REQ_GPA), &r, len);
+	*desc(&iommu, 0, 0) = (struct vring_desc){ REQ_GPA, len, VRING_DESC_F_NEXT, 1 };
+	*desc(&iommu, 0, 1) = (struct vring_desc){ REQ_GPA + len, 4, VRING_DESC_F_WRITE, 0 };
+	post(&iommu, 0, 0);
+#ifdef VIOMMU_TEST_POLL_US
+	if (driver_would_kick(&iommu, 0, old, iommu.q[0].avail_idx))
+#else
+	(void)old;
+#endif
+		kick(&iommu, 0);
+	usleep(200000);
+	assert_false(used_pending(&iommu, 0));
 }
 
 static void test_reset(void **state)
