@@ -367,6 +367,16 @@ static void coalesced_setup(struct vcpu *v)
 
 /* ---- exits ---- */
 
+bool vm_guest_msg_ok(void)
+{
+	static unsigned said;
+	unsigned n = __atomic_fetch_add(&said, 1, __ATOMIC_RELAXED);
+
+	if (n == VM_GUEST_MSG_BUDGET)
+		fprintf(stderr, "vmm: further messages the guest causes are not said\n");
+	return n < VM_GUEST_MSG_BUDGET;
+}
+
 static void kick_handler(int sig)
 {
 	(void)sig;

@@ -242,7 +242,7 @@ static void bar_update(struct pci_dev *d, int i)
 			char what[24];
 
 			b->refused = true;
-			if (!was_refused || old)
+			if ((!was_refused || old) && vm_guest_msg_ok())
 				fprintf(stderr, "vmm: pci %s: %s at %#llx+%#llx overlaps another range, "
 					"not mapped (until that range goes)\n", d->name ? d->name : "?",
 					bar_name(i, what), (unsigned long long)b->addr,
@@ -388,7 +388,7 @@ static void cfg_dispatch(unsigned bus, unsigned devfn, uint32_t reg, void *data,
 	pthread_mutex_lock(&pci_lock);
 	if (bus == 0 && (devfn & 7) == 0)
 		d = slots[devfn >> 3];
-	if (d && (reg & (len - 1)) == 0)
+	if (d && (len == 1 || len == 2 || len == 4) && (reg & (len - 1)) == 0)
 		pci_cfg_access(d, reg, data, len, is_write);
 	else if (!is_write)
 		memset(data, 0xFF, len);
@@ -400,6 +400,14 @@ static void ecam_io(void *opaque, uint64_t off, void *data, unsigned len, bool i
 	if (len == 8) {
 		ecam_io(opaque, off, data, 4, is_write);
 		ecam_io(opaque, off + 4, (uint8_t *)data + 4, 4, is_write);
+		return;
+	}
+	if (len != 1 && len != 2 && len != 4) {
+		/* KVM splits an access that crosses a page (a function's 4 KiB)
+		 * at the boundary: 3, 5, 6 or 7 bytes of it arrive. Byte by
+		 * byte, as the function sees an access split into bytes. */
+		for (unsigned i = 0; i < len; i++)
+			ecam_io(opaque, off + i, (uint8_t *)data + i, 1, is_write);
 		return;
 	}
 	cfg_dispatch(off >> 20, (off >> 12) & 0xFF, off & 0xFFF, data, len, is_write);

@@ -728,6 +728,10 @@ static void vfio_cfg_read(struct pci_dev *d, uint32_t off, void *data, unsigned 
 	uint8_t buf[4], *out = data;
 	bool pass = false;
 
+	if (len > sizeof(buf)) {	/* the bus gives 1, 2 or 4 */
+		memset(data, 0xff, len);
+		return;
+	}
 	for (unsigned i = 0; i < len; i++)
 		pass |= vd->kind[off + i] == CFG_PASS;
 	if (pass && (off + len > vd->cfg_size || cfg_pread(vd, off, buf, len)))
@@ -936,7 +940,14 @@ static void bar_io(void *opaque, uint64_t off, void *data, unsigned len, bool is
 			pba_read(vd, off - vd->pba_off, data, len);
 		return;
 	}
-	if (off + len > b->size) {
+	/* Past the BAR, or an access that begins before the table or the PBA
+	 * and runs into it (the spec allows aligned dwords and qwords only):
+	 * all-ones, writes dropped, never the device's own table. */
+	if (off + len > b->size ||
+	    (vd->msix_cap && b->index == vd->msix_bar && off < vd->msix_off &&
+	     off + len > vd->msix_off) ||
+	    (vd->msix_cap && b->index == vd->pba_bar && off < vd->pba_off &&
+	     off + len > vd->pba_off)) {
 		if (!is_write)
 			memset(data, 0xff, len);
 		return;
@@ -963,12 +974,12 @@ static void vfio_bar_moved(struct pci_dev *d, int bar, uint64_t old_addr, uint64
 			continue;
 		p->gpa = new_addr + p->off;
 		int r = vm_set_memslot(p->slot, p->gpa, p->size, p->host, false);
-		if (r)
+		if (!r)
+			p->on = true;
+		else if (vm_guest_msg_ok())
 			fprintf(stderr, "vmm: %s: BAR%d: memory slot at %#" PRIx64 "+%#" PRIx64
 				": %s (accesses trap instead)\n", vd->name, bar, p->gpa, p->size,
 				strerror(-r));
-		else
-			p->on = true;
 	}
 }
 

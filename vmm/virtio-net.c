@@ -121,12 +121,17 @@ static void net_tx(struct vnet *n)
 		struct virtq_elem *e = &n->elem;
 
 		if (e->out_len > NET_HDR_LEN && e->n_out) {
-			/* The header goes through as is: with no offloads
-			 * negotiated the driver sends it zeroed. */
+			/* With no offloads negotiated the header asks nothing
+			 * of the host: a zeroed one goes to the tap, whatever
+			 * checksum or GSO request the guest's carried. */
+			struct virtio_net_hdr_v1 hdr = { 0 };
+			struct iovec iov[1 + VIRTQ_MAX_SEGS] = { { &hdr, NET_HDR_LEN } };
+			unsigned k = 1 + iov_slice(e->iov, e->n_out, NET_HDR_LEN,
+						   e->out_len - NET_HDR_LEN, iov + 1, VIRTQ_MAX_SEGS);
 			ssize_t w;
 
 			do
-				w = writev(n->tap, e->iov, e->n_out);
+				w = writev(n->tap, iov, k);
 			while (w < 0 && errno == EINTR);
 			/* Errors (EAGAIN when the tap's queue is full, EIO
 			 * when it is down) drop the frame, as a wire would. */

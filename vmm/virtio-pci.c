@@ -219,7 +219,8 @@ void virtio_set_needs_reset(struct virtio_dev *d)
 {
 	if (d->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
-	fprintf(stderr, "vmm: %s: device needs reset\n", d->name);
+	if (vm_guest_msg_ok())
+		fprintf(stderr, "vmm: %s: device needs reset\n", d->name);
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		virtio_notify_config(d);
@@ -412,6 +413,14 @@ static void write_status(struct virtio_pci *vp, uint8_t val)
 
 	if (val == 0) {
 		vp_reset(vp, true);
+		return;
+	}
+	/* "The driver MUST NOT clear a device status bit" (only a reset,
+	 * writing 0, does): a driver that does would restart the queues
+	 * under requests in flight at the next DRIVER_OK. */
+	if (old & ~val & (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			  VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK)) {
+		virtio_set_needs_reset(d);
 		return;
 	}
 	if ((val & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK) &&

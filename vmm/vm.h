@@ -56,6 +56,13 @@ struct vm {
 
 extern struct vm the_vm;
 
+/* Messages a guest can cause again and again (a BAR moved onto another
+ * range, a device driven into needing a reset) share one budget of
+ * VM_GUEST_MSG_BUDGET, so that a guest cannot flood stderr: true while it
+ * lasts; the first call past it says that no more are said. */
+#define VM_GUEST_MSG_BUDGET 64
+bool vm_guest_msg_ok(void);
+
 /* Ask every vCPU and the event loop to stop with this reason. */
 void vm_request_exit(enum vm_exit_reason why);
 

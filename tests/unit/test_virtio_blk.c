@@ -634,6 +634,31 @@ static void test_reset_stops_queue(void **state)
 	assert_int_equal(used()->idx, before);
 }
 
+/* A driver that clears a status bit (here DRIVER_OK) without a reset:
+ * the write is refused and the device needs a reset; the queue serves
+ * nothing until the reset. */
+static void test_status_bit_cleared(void **state)
+{
+	struct drv v;
+	const uint8_t ok = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			   VIRTIO_CONFIG_S_FEATURES_OK;
+
+	drv_init(&v, 0, BASE_FEATURES);
+	assert_int_equal(request(&v, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	wr(&v, VIRTIO_PCI_COMMON_STATUS, ok, 1);
+	assert_int_equal(rd(&v, VIRTIO_PCI_COMMON_STATUS, 1),
+			 ok | VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_NEEDS_RESET);
+	uint16_t before = used()->idx;
+
+	avail()->ring[v.avail_idx[0] % QSZ] = 0;
+	avail()->idx = ++v.avail_idx[0];
+	wr(&v, 0x3000, 0, 2);
+	usleep(10000);
+	assert_int_equal(used()->idx, before);
+	wr(&v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	assert_int_equal(rd(&v, VIRTIO_PCI_COMMON_STATUS, 1), 0);
+}
+
 /* --virtio-notify pio: the notify capability points at an I/O BAR (BAR2),
  * port writes there kick the queue, the memory BAR's notify area does not,
  * and the config-space window reaches the I/O BAR too. */
@@ -837,6 +862,30 @@ static void test_net(void **state)
 	}
 	assert_true(seen);
 
+	/* A header asking the host for a checksum offload it never offered,
+	 * at an offset past the frame: the device sends a zeroed header, so
+	 * the frame goes out as sent (the host's tap refuses that header). */
+	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->csum_start = 200;
+	h->csum_offset = 4;
+	frame[14 + 11] = '2';
+	memcpy(gpa(DATA_GPA + 12), frame, 60);
+	set_qdesc(1, 2, DATA_GPA, 12, VRING_DESC_F_NEXT, 3);
+	set_qdesc(1, 3, DATA_GPA + 12, 60, 0, 0);
+	submit_q(&v, 1, 2);
+	assert_true(wait_used(&v, 1, &u));
+	assert_int_equal(u.id, 2);
+	seen = false;
+	for (int i = 0; i < 50 && !seen; i++) {
+		ssize_t n = recv(ps, buf, sizeof(buf), 0);
+
+		if (n < 0)
+			break;
+		seen = n >= 60 && buf[12] == 0x88 && buf[13] == 0xB5 &&
+		       !memcmp(buf + 14, "vmm-tx-test2", 12);
+	}
+	assert_true(seen);
+
 	/* receive: post buffers, inject a frame on the host side. */
 	for (unsigned i = 0; i < 8; i++) {
 		set_qdesc(0, i, 0x50000 + 0x800 * i, 0x800, VRING_DESC_F_WRITE, 0);
@@ -884,6 +933,7 @@ int main(void)
 		cmocka_unit_test(test_msix_mask_pba),
 		cmocka_unit_test(test_pci_cfg_window),
 		cmocka_unit_test(test_reset_stops_queue),
+		cmocka_unit_test(test_status_bit_cleared),
 		cmocka_unit_test(test_indirect_request),
 		cmocka_unit_test(test_pio_notify),
 		cmocka_unit_test(test_console),
