@@ -154,7 +154,13 @@ int msi_route_alloc(struct msi_route *r)
 	irqfd.gsi = r->gsi;
 	if (ioctl(the_vm.vm_fd, KVM_IRQFD, &irqfd) < 0) {
 		ret = -errno;
+		pthread_mutex_lock(&routes_lock);
 		routes[r->gsi] = NULL;
+		/* The number goes back if it was the last handed out (a guest
+		 * re-enabling MSI-X retries a failed vector each time). */
+		if ((unsigned)r->gsi + 1 == next_gsi)
+			next_gsi--;
+		pthread_mutex_unlock(&routes_lock);
 		close(r->irqfd);
 		return ret;
 	}
@@ -370,8 +376,11 @@ static void coalesced_setup(struct vcpu *v)
 bool vm_guest_msg_ok(void)
 {
 	static unsigned said;
-	unsigned n = __atomic_fetch_add(&said, 1, __ATOMIC_RELAXED);
+	unsigned n = __atomic_load_n(&said, __ATOMIC_RELAXED);
 
+	if (n > VM_GUEST_MSG_BUDGET)
+		return false;	/* (no count past it: it must not wrap) */
+	n = __atomic_fetch_add(&said, 1, __ATOMIC_RELAXED);
 	if (n == VM_GUEST_MSG_BUDGET)
 		fprintf(stderr, "vmm: further messages the guest causes are not said\n");
 	return n < VM_GUEST_MSG_BUDGET;

@@ -125,7 +125,9 @@ static void net_tx(struct vnet *n)
 			 * of the host: a zeroed one goes to the tap, whatever
 			 * checksum or GSO request the guest's carried. */
 			struct virtio_net_hdr_v1 hdr = { 0 };
-			struct iovec iov[1 + VIRTQ_MAX_SEGS] = { { &hdr, NET_HDR_LEN } };
+			struct iovec iov[1 + VIRTQ_MAX_SEGS];	/* (not zeroed: 4 KiB) */
+
+			iov[0] = (struct iovec){ &hdr, NET_HDR_LEN };
 			unsigned k = 1 + iov_slice(e->iov, e->n_out, NET_HDR_LEN,
 						   e->out_len - NET_HDR_LEN, iov + 1, VIRTQ_MAX_SEGS);
 			ssize_t w;

@@ -386,7 +386,9 @@ static void vp_start_queue(struct virtio_pci *vp, unsigned q)
 	vq->dma = &d->dma;
 	r = virtq_start(vq);
 	if (r < 0) {
-		fprintf(stderr, "vmm: %s: queue %u: rings unusable (%s)\n", d->name, q, strerror(-r));
+		if (vm_guest_msg_ok())
+			fprintf(stderr, "vmm: %s: queue %u: rings unusable (%s)\n", d->name, q,
+				strerror(-r));
 		virtio_set_needs_reset(d);
 	}
 }

@@ -12,6 +12,7 @@
 #include <linux/virtio_iommu.h>
 #include "backend-iommufd.h"
 #include "viommu.h"
+#include "vm.h"
 
 #define LAT_SAMPLES 4096
 
@@ -205,8 +206,9 @@ static int be_map(void *opaque, uint32_t domain, void *dom_priv, uint64_t iova, 
 	sample(b->map_ns, &b->n_map_ns, now_ns() - t0);
 	if (r) {
 		b->st.errors++;
-		fprintf(stderr, "vmm: virtio-iommu: domain %u: IOMMU_IOAS_MAP iova %#" PRIx64
-			" len %#" PRIx64 ": %s\n", domain, iova, len, strerror(-r));
+		if (vm_guest_msg_ok())
+			fprintf(stderr, "vmm: virtio-iommu: domain %u: IOMMU_IOAS_MAP iova %#" PRIx64
+				" len %#" PRIx64 ": %s\n", domain, iova, len, strerror(-r));
 		switch (r) {
 		case -ENOMEM:
 			return -ENOMEM;
@@ -239,8 +241,9 @@ static int be_unmap(void *opaque, uint32_t domain, void *dom_priv, uint64_t iova
 	}
 	if (r) {
 		b->st.errors++;
-		fprintf(stderr, "vmm: virtio-iommu: domain %u: IOMMU_IOAS_UNMAP iova %#" PRIx64
-			" len %#" PRIx64 ": %s\n", domain, iova, len, strerror(-r));
+		if (vm_guest_msg_ok())
+			fprintf(stderr, "vmm: virtio-iommu: domain %u: IOMMU_IOAS_UNMAP iova %#" PRIx64
+				" len %#" PRIx64 ": %s\n", domain, iova, len, strerror(-r));
 		return -EIO;
 	}
 	return 0;

@@ -35,6 +35,10 @@ struct viommu_endpoint {
 	struct viommu_domain *dom;	/* NULL: not attached */
 	struct viommu_endpoint *dnext;	/* in dom->eps */
 	void *be_ep;			/* NULL: emulated */
+	/* Unattached, and the backend could not block it when bypass was
+	 * cleared: it may still reach guest RAM. Retried at every bypass
+	 * write and device reset until the backend manages. */
+	bool be_stale;
 	/* Changes whenever a translation this endpoint may have cached stops
 	 * being valid. Values are unique process-wide (see bump()). */
 	uint64_t gen;
@@ -379,25 +383,41 @@ void viommu_config_read(struct viommu *v, uint32_t off, void *data, unsigned len
 }
 
 /* Bypass of unattached endpoints changed: their translations change.
- * -EIO when the backend could not move one (its detach falls back to
- * blocking when it cannot bypass, so only a failed block is reported). */
+ * Endpoints the backend could not block before are tried again even when
+ * it did not change. -EIO when one is left unblocked with bypass 0 (the
+ * backend's detach falls back to blocking when it cannot bypass, so with
+ * bypass 1 a failure leaves the endpoint blocked: safe, not reported). */
 static int set_bypass(struct viommu *v, uint8_t b)
 {
+	bool changed = v->bypass != b;
 	int r = 0;
 
-	if (v->bypass == b)
-		return 0;
 	v->bypass = b;
 	for (unsigned i = 0; i < v->n_eps; i++) {
 		struct viommu_endpoint *ep = v->eps[i];
-		if (ep->dom)
+		if (ep->dom || (!changed && !ep->be_stale))
 			continue;
-		bump(ep);
-		if (ep->be_ep && v->be_ops && v->be_ops->detach &&
-		    v->be_ops->detach(v->be, ep->id, ep->be_ep, b))
+		if (changed)
+			bump(ep);
+		if (!ep->be_ep || !v->be_ops || !v->be_ops->detach)
+			continue;
+		bool failed = v->be_ops->detach(v->be, ep->id, ep->be_ep, b) != 0;
+		ep->be_stale = failed && !b;
+		if (ep->be_stale)
 			r = -EIO;
 	}
 	return r;
+}
+
+bool viommu_unblocked_endpoints(struct viommu *v)
+{
+	bool any = false;
+
+	pthread_rwlock_rdlock(&v->lock);
+	for (unsigned i = 0; i < v->n_eps; i++)
+		any |= v->eps[i]->be_stale && !v->eps[i]->dom;
+	pthread_rwlock_unlock(&v->lock);
+	return any;
 }
 
 int viommu_config_write(struct viommu *v, uint32_t off, const void *data, unsigned len)
@@ -445,7 +465,9 @@ static void reset_locked(struct viommu *v)
 		bump(ep);
 	}
 	/* Every domain had an endpoint, so they are all gone now (but those
-	 * kept for an endpoint that could not leave them). */
+	 * kept for an endpoint that could not leave them). An endpoint left
+	 * unblocked by an earlier bypass write is tried again. */
+	(void)set_bypass(v, v->bypass);
 	v->driver_features = v->p.features;
 }
 
@@ -589,6 +611,15 @@ static int replay_one(void *opaque, const struct iova_mapping *e)
 				 e->flags);
 }
 
+/* The backend forgets d (its host object goes). */
+static void backend_domain_drop(struct viommu *v, struct viommu_domain *d)
+{
+	if (d->be_live && v->be_ops->domain_destroy)
+		v->be_ops->domain_destroy(v->be, d->id, d->be_dom);
+	d->be_live = false;
+	d->be_dom = NULL;
+}
+
 /* The backend learns about d (first backend endpoint): create and replay. */
 static int backend_domain_live(struct viommu *v, struct viommu_domain *d)
 {
@@ -606,10 +637,7 @@ static int backend_domain_live(struct viommu *v, struct viommu_domain *d)
 		struct replay_ctx c = { v, d };
 		int r = iova_map_foreach(&d->map, replay_one, &c);
 		if (r) {
-			if (v->be_ops->domain_destroy)
-				v->be_ops->domain_destroy(v->be, d->id, d->be_dom);
-			d->be_live = false;
-			d->be_dom = NULL;
+			backend_domain_drop(v, d);
 			return r < 0 ? r : -EIO;
 		}
 	}
@@ -658,18 +686,24 @@ static uint8_t do_attach(struct viommu *v, const struct virtio_iommu_req_attach 
 			return VIRTIO_IOMMU_S_NOMEM;
 	}
 	if (ep->be_ep) {
+		bool was_live = d->be_live;
 		int e = backend_domain_live(v, d);
 		if (!e && v->be_ops->attach)
 			e = v->be_ops->attach(v->be, ep->id, ep->be_ep, d->id, d->be_dom);
 		if (e) {
 			/* Joining a domain that has endpoints already: one it
 			 * cannot join is UNSUPP ("ATTACH request"), whatever
-			 * the backend's reason. */
-			if (d->eps)
+			 * the backend's reason. The host object made for it
+			 * goes (its other endpoints are emulated ones). */
+			if (d->eps) {
+				if (!was_live)
+					backend_domain_drop(v, d);
 				return VIRTIO_IOMMU_S_UNSUPP;
+			}
 			domain_destroy(v, d);
 			return errno_status(e);
 		}
+		ep->be_stale = false;
 	}
 	/* Implicit detach from the previous domain ("as if the driver issued
 	 * a DETACH request"): the backend attach above replaced it. */

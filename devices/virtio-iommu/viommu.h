@@ -81,6 +81,9 @@ void viommu_set_driver_features(struct viommu *v, uint64_t features);
  * needs a reset. */
 void viommu_config_read(struct viommu *v, uint32_t off, void *data, unsigned len);
 int viommu_config_write(struct viommu *v, uint32_t off, const void *data, unsigned len);
+/* Whether an unattached endpoint is still left unblocked by such a write
+ * (a reset and every later bypass write try it again). */
+bool viommu_unblocked_endpoints(struct viommu *v);
 /* Device reset: every endpoint detached, every domain gone, pending faults
  * dropped; `bypass` kept. System reset also restores `bypass`. */
 void viommu_reset(struct viommu *v);

@@ -328,14 +328,16 @@ static void *poller(void *opaque)
 				cpu_relax();
 		}
 		/* A vCPU may hold the lock for long (a config write the
-		 * backend serves); the poller keeps trying rather than sleep
-		 * on it, so that each failed try shows it on its CPU. */
-		while (pthread_mutex_trylock(&d->lock)) {
-			seen = now_ns();
-			if (poll_yield)
-				sched_yield();
-			else
+		 * backend serves); at idle priority the poller keeps trying
+		 * rather than sleep on it, so that each failed try shows it
+		 * on its CPU. Otherwise there is no stall to judge. */
+		if (!idle_prio) {
+			pthread_mutex_lock(&d->lock);
+		} else {
+			while (pthread_mutex_trylock(&d->lock)) {
+				seen = now_ns();
 				cpu_relax();
+			}
 		}
 	}
 	return NULL;
@@ -382,7 +384,9 @@ static int vio_activate(struct virtio_dev *d)
 	viommu_set_driver_features(vd->v, d->guest_features);
 	deliver_faults(vd);
 	in_dev_lock = false;
-	return 0;
+	/* An endpoint the reset could not block either: the device still
+	 * cannot keep the isolation the driver expects. */
+	return viommu_unblocked_endpoints(vd->v) ? -EIO : 0;
 }
 
 static void vio_reset(struct virtio_dev *d)

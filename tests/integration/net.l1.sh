@@ -19,8 +19,8 @@ kill -CONT $vmm_pid
 wait_for "[ -e /tmp/net.rc ]" 300
 check "vmm exits 0" [ "$(cat /tmp/net.rc)" = 0 ]
 check "L2 -> L1 ping over the tap" grep -q "L2-PING: ok" /tmp/net.log
-burst=$(tr -d '\r' </tmp/net.log | sed -n 's/.*L2-BURST: \([0-9]*\) frames.*/\1/p')
-echo "L2 received ${burst:-no count} frames of the burst"
-check "all 400 frames of the burst reached L2" [ "${burst:-0}" -ge 400 ]
+burst=$(tr -d '\r' </tmp/net.log | sed -n 's/.*L2-BURST: \([0-9]*\) datagrams.*/\1/p')
+echo "L2 received ${burst:-no count} datagrams of the burst"
+check "all 400 datagrams of the burst reached L2" [ "${burst:-0}" -eq 400 ]
 check "virtio-console line reached the host file" grep -q "HVC-HELLO-FROM-L2" /tmp/hvc.log
 finish

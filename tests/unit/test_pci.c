@@ -534,7 +534,7 @@ static void test_guest_msg_budget(void **state)
 
 	for (unsigned i = 0; i < 2 * VM_GUEST_MSG_BUDGET; i++)
 		yes += vm_guest_msg_ok();
-	assert_true(yes <= VM_GUEST_MSG_BUDGET);
+	assert_true(yes >= 1 && yes <= VM_GUEST_MSG_BUDGET);	/* (earlier tests spent some) */
 	assert_false(vm_guest_msg_ok());
 }
 

@@ -764,14 +764,35 @@ static void test_backend_mirror(void **st)
 	assert_string_equal(b.log, "detach 20 bypass;");
 	assert_int_equal(b.domains_live, 0);
 	/* Clearing bypass when the backend cannot block the endpoint: said,
-	 * so that the device asks for a reset; setting it again works. */
+	 * so that the device asks for a reset, and remembered: the same
+	 * write again, and every reset, try again until the backend
+	 * manages. */
+	const uint32_t boff = offsetof(struct virtio_iommu_config, bypass);
 	uint8_t zero = 0;
 	b.fail_detach = -EIO;
-	assert_int_equal(viommu_config_write(v, offsetof(struct virtio_iommu_config, bypass), &zero, 1), -EIO);
+	assert_int_equal(viommu_config_write(v, boff, &zero, 1), -EIO);
+	assert_true(viommu_unblocked_endpoints(v));
+	assert_int_equal(viommu_config_write(v, boff, &zero, 1), -EIO);
+	viommu_reset(v);
+	assert_true(viommu_unblocked_endpoints(v));
 	b.fail_detach = 0;
 	b.log[0] = 0;
-	assert_int_equal(viommu_config_write(v, offsetof(struct virtio_iommu_config, bypass), &one, 1), 0);
-	assert_string_equal(b.log, "detach 20 bypass;");
+	viommu_reset(v);
+	assert_string_equal(b.log, "detach 20;");
+	assert_false(viommu_unblocked_endpoints(v));
+	b.log[0] = 0;
+	assert_int_equal(viommu_config_write(v, boff, &zero, 1), 0);	/* nothing to do */
+	assert_string_equal(b.log, "");
+	/* Setting bypass where the backend can do neither leaves the
+	 * endpoint blocked: safe, not said. */
+	b.fail_detach = -EIO;
+	assert_int_equal(viommu_config_write(v, boff, &one, 1), 0);
+	assert_false(viommu_unblocked_endpoints(v));
+	b.fail_detach = 0;
+	b.log[0] = 0;
+	assert_int_equal(viommu_config_write(v, boff, &zero, 1), 0);
+	assert_int_equal(viommu_config_write(v, boff, &one, 1), 0);
+	assert_string_equal(b.log, "detach 20;detach 20 bypass;");
 	/* Joining a domain that has endpoints already: whatever the backend
 	 * fails at (here copying the domain's mappings), the answer is
 	 * UNSUPP, and the domain goes on as it was. */
@@ -780,6 +801,11 @@ static void test_backend_mirror(void **st)
 	b.fail_map = -EFAULT;
 	assert_int_equal(sendq(v, (struct op)ATT(5, EP_PT)), S_UNSUPP);
 	b.fail_map = 0;
+	assert_int_equal(b.domains_live, 0);
+	/* (here the attach itself: the host object made for it goes too) */
+	b.fail_attach = -EIO;
+	assert_int_equal(sendq(v, (struct op)ATT(5, EP_PT)), S_UNSUPP);
+	b.fail_attach = 0;
 	assert_int_equal(b.domains_live, 0);
 	assert_int_equal(sendq(v, (struct op)UNMAP(5, 0, 0xfff)), S_OK);
 	assert_int_equal(sendq(v, (struct op)DET(5, EP_A)), S_OK);

@@ -843,11 +843,9 @@ static void test_poll_window_next(void **state)
 	assert_int_equal(virtio_iommu_poll_window_next(0, 5000, 8000), 8000);
 }
 
-/* Device reset: "endpoints are not attached to any domain"; bypass kept. */
 /* The driver clears bypass while a passthrough endpoint is unattached and
  * the backend cannot block it: the device says it needs a reset (its
- * status and a configuration interrupt) rather than go on as if the
- * endpoint's DMA were blocked. */
+ * status) rather than go on as if the endpoint's DMA were blocked. */
 static int fail_block;
 static int blockfail_detach(void *be, uint32_t ep, void *ep_priv, bool bypass)
 {
@@ -896,6 +894,7 @@ static void test_bypass_block_failure(void **state)
 	assert_false(used_pending(&iommu, 0));
 }
 
+/* Device reset: "endpoints are not attached to any domain"; bypass kept. */
 static void test_reset(void **state)
 {
 	wr(&iommu, VIRTIO_PCI_COMMON_STATUS, 0, 1);
