@@ -72,6 +72,8 @@ static int load_elf(const struct guest_mem *m, const uint8_t *k, size_t size, ui
 			if (pass == 1) {
 				uint8_t *dst = gpa_to_hva(m, ph.p_paddr, ph.p_memsz);
 
+				if (!dst)	/* (pass 0 checked it: the file is ours alone) */
+					return -ENOMEM;
 				memcpy(dst, k + ph.p_offset, ph.p_filesz);
 				memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 				continue;
@@ -270,6 +272,8 @@ static int load_decompressed(const struct guest_mem *m, const uint8_t *elf, size
 		memcpy(&ph, elf + eh->e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
+		if (ph.p_memsz > UINT64_MAX - ph.p_paddr)
+			return -ENOEXEC;
 		if (ph.p_paddr < lo)
 			lo = ph.p_paddr;
 		if (ph.p_paddr + ph.p_memsz > hi)
@@ -280,7 +284,7 @@ static int load_decompressed(const struct guest_mem *m, const uint8_t *elf, size
 	uint64_t image = hi - lo, link_va = START_KERNEL_MAP + link;
 	size_t floor = elf_file_end(elf, elf_len);
 
-	if (lo != link || hi <= lo || !h->relocatable_kernel ||
+	if (lo != link || hi <= lo || image > KERNEL_IMAGE_SIZE || !h->relocatable_kernel ||
 	    !kaslr_relocate(elf, elf_len, floor, NULL, image, link_va, 0))
 		return -ENOEXEC;
 	uint64_t phys = link, virt = link;
@@ -298,13 +302,15 @@ static int load_decompressed(const struct guest_mem *m, const uint8_t *elf, size
 					      KASLR_ALIGN;
 		zp->hdr.loadflags |= KASLR_FLAG;
 	}
-	if (phys + image > limit)
+	uint8_t *hva = gpa_to_hva(m, phys, image);
+
+	if (!hva || phys + image > limit)
 		return -ENOEXEC;
 	int r = load_elf(m, elf, elf_len, phys - link, entry, end, &why);
 	if (r)
 		return r == -ENOMEM ? -ENOMEM : -ENOEXEC;
-	if (virt != link)
-		kaslr_relocate(elf, elf_len, floor, gpa_to_hva(m, phys, image), image, link_va, virt - link);
+	if (virt != link && !kaslr_relocate(elf, elf_len, floor, hva, image, link_va, virt - link))
+		return -ENOEXEC;
 	return 0;
 }
 
@@ -340,8 +346,8 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *k, size_t size
 	uint8_t *elf;
 
 	hdr_end = 0x202 + k[0x201];
-	if (hdr_end > sizeof(*zp))
-		hdr_end = sizeof(*zp);
+	if (hdr_end > 0x1f1 + sizeof(struct setup_header))
+		hdr_end = 0x1f1 + sizeof(struct setup_header);	/* no further into the zero page */
 	if (!(guest_dec && *guest_dec == '1') && pl_off < size &&
 	    img->hdr.payload_length <= size - pl_off &&
 	    (elf = boot_unlz4_legacy(k + pl_off, img->hdr.payload_length, m->low_size, &elf_len))) {
@@ -365,12 +371,26 @@ static int load_bzimage(const struct guest_mem *m, const uint8_t *k, size_t size
 		load = img->hdr.pref_address;
 	dst = gpa_to_hva(m, load, size - setup_size);
 	uint64_t need = img->hdr.init_size > size - setup_size ? img->hdr.init_size : size - setup_size;
+	/* A relocatable kernel's decompressor works at the load address
+	 * rounded up to kernel_alignment, and no lower than pref_address,
+	 * for init_size bytes: all of that must be RAM, below the initramfs. */
+	uint64_t base = load, align = img->hdr.kernel_alignment;
+
+	if (img->hdr.relocatable_kernel) {
+		if (align && !(align & (align - 1)) && align <= m->low_size)
+			base = (load + align - 1) & ~(align - 1);
+		if (img->hdr.pref_address > base)
+			base = img->hdr.pref_address;
+	}
 	/* Below the end of low RAM: the boot page tables map 4 GiB, and
 	 * code32_start is 32 bits. */
-	if (!dst || !gpa_to_hva(m, load, need) || load + need > m->low_size) {
+	if (!dst || !gpa_to_hva(m, load, need) || load + need > m->low_size ||
+	    base > m->low_size || img->hdr.init_size > m->low_size - base) {
 		*why = "kernel does not fit in guest memory (below its 3 GiB of low RAM)";
 		return -ENOMEM;
 	}
+	if (base + img->hdr.init_size > load + need)
+		need = base + img->hdr.init_size - load;
 	memcpy(dst, k + setup_size, size - setup_size);
 
 	/* The setup header runs from 0x1f1 to 0x202 + the byte at 0x201. */

@@ -22,7 +22,7 @@
 #include "power.h"
 #include "vm.h"
 
-static void *map_file(const char *flag, const char *path, size_t *size)
+static void *map_file(const char *flag, const char *path, uint64_t max, size_t *size)
 {
 	struct stat st;
 	void *p;
@@ -37,12 +37,36 @@ static void *map_file(const char *flag, const char *path, size_t *size)
 		close(fd);
 		return NULL;
 	}
-	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		fprintf(stderr, "vmm: %s: cannot map %s: %s\n", flag, path, strerror(errno));
+	if ((uint64_t)st.st_size > max) {
+		fprintf(stderr, "vmm: %s: %s is larger than guest memory (%llu MiB)\n", flag, path,
+			(unsigned long long)(max >> 20));
+		close(fd);
 		return NULL;
 	}
+	/* Read, not mapped: the kernel is parsed in two passes and a
+	 * mapping would show another process's later writes (or SIGBUS
+	 * after a truncation) between them. */
+	p = malloc(st.st_size);
+	if (!p) {
+		fprintf(stderr, "vmm: %s: %s: %s\n", flag, path, strerror(ENOMEM));
+		close(fd);
+		return NULL;
+	}
+	for (size_t done = 0; done < (size_t)st.st_size;) {
+		ssize_t n = read(fd, (uint8_t *)p + done, st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "vmm: %s: cannot read %s: %s\n", flag, path,
+				n < 0 ? strerror(errno) : "it shrank while being read");
+			free(p);
+			close(fd);
+			return NULL;
+		}
+		done += n;
+	}
+	close(fd);
 	*size = st.st_size;
 	return p;
 }
@@ -105,17 +129,17 @@ static int load_guest(const struct vmm_config *c)
 		fprintf(stderr, "vmm: building the ACPI tables: %s\n", strerror(-alen));
 		return 1;
 	}
-	kernel = map_file("--kernel", c->kernel, &ksize);
+	kernel = map_file("--kernel", c->kernel, c->memory, &ksize);
 	if (!kernel)
 		return 2;
-	if (c->initramfs && !(initrd = map_file("--initramfs", c->initramfs, &isize))) {
-		munmap(kernel, ksize);
+	if (c->initramfs && !(initrd = map_file("--initramfs", c->initramfs, c->memory, &isize))) {
+		free(kernel);
 		return 2;
 	}
 	ret = boot_load(&the_vm.mem, kernel, ksize, initrd, isize, c->cmdline, LAYOUT_ACPI, &bi, &why);
-	munmap(kernel, ksize);
+	free(kernel);
 	if (initrd)
-		munmap(initrd, isize);
+		free(initrd);
 	if (ret) {
 		/* Name the input at fault. */
 		if (!strcmp(bi.bad_input, "--cmdline"))

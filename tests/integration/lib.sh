@@ -37,7 +37,21 @@ run_l2() {
 		--cmdline "console=ttyS0 scenario=$sc $L2_CMDLINE_EXTRA" \
 		--serial tty "$@" </dev/null 2>&1; echo $? >/tmp/run_l2.rc ) | tee "$log" | sed 's/^/  L2| /'
 	rc=$(cat /tmp/run_l2.rc)
+	l2_unsplit "$log"
 	return $rc
+}
+
+# l2_unsplit LOG: L2's kernel writes its messages to the console between
+# any two bytes of a line user space is writing, e.g.
+#   L2-FLR-READ-MD5:[   15.34] sh (59) used greatest stack depth: ...
+#    6031aba132ef261d33ba0b0fd2d59e22
+# Join such a line of ours (L2-...) back together, the kernel's part cut.
+l2_unsplit() {
+	awk '{ sub(/\r$/, "") }
+	held != "" { $0 = held $0; held = "" }
+	/^L2-/ && match($0, /\[ *[0-9]+\.[0-9]+\] /) > 1 { held = substr($0, 1, RSTART - 1); next }
+	{ print }
+	END { if (held != "") print held }' "$1" >"$1.unsplit" && mv "$1.unsplit" "$1"
 }
 
 # run_l2_retry LOG TIMEOUT_S SCENARIO [vmm args...]: run_l2, and once more

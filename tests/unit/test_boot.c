@@ -193,6 +193,41 @@ static void test_pref_address_above_low_ram(void **state)
 	assert_string_equal(bi.bad_input, "--kernel");
 }
 
+/* A relocatable bzImage that decompresses itself works from its load
+ * address rounded up to kernel_alignment, and no lower than pref_address,
+ * for init_size bytes: a kernel that fits at 1 MiB but not there is
+ * refused. The setup header copied into the zero page stops at the end of
+ * struct setup_header, whatever the byte at 0x201 claims. */
+static void test_bzimage_footprint(void **state)
+{
+	struct boot_params *bp = (struct boot_params *)kimg;
+	struct boot_info bi;
+	const char *why = NULL;
+
+	bp->hdr.kernel_alignment = 16 << 20;
+	bp->hdr.pref_address = 16 << 20;
+	bp->hdr.init_size = RAM - (8 << 20);	/* fits at 1 MiB, not at 16 */
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", 0, &bi, &why), -ENOMEM);
+	assert_string_equal(bi.bad_input, "--kernel");
+	bp->hdr.init_size = 32 << 20;		/* 16 + 32 MiB: fits */
+	uint8_t initrd[4096];
+	memset(initrd, 0x11, sizeof(initrd));
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, initrd, sizeof(initrd), "", 0, &bi, &why), 0);
+	assert_true(bi.initrd_addr >= (48 << 20));	/* above the decompressor's room */
+	bp->hdr.kernel_alignment = 0;
+	bp->hdr.pref_address = 0;
+	bp->hdr.init_size = 1 << 20;
+
+	kimg[0x201] = 0xff;
+	memset(kimg + 0x290, 0xEE, 0x40);	/* edd_mbr_sig_buffer's place */
+	assert_int_equal(boot_load(&mem, kimg, KSIZE, NULL, 0, "", 0, &bi, &why), 0);
+	kimg[0x201] = 0x6a;
+	memset(kimg + 0x290, 0, 0x40);
+	const uint8_t *zp = mem.host + LAYOUT_ZERO_PAGE;
+	for (unsigned i = 0x1f1 + sizeof(struct setup_header); i < 0x2d0; i++)
+		assert_int_equal(zp[i], 0);
+}
+
 static void test_small_memory(void **state)
 {
 	struct guest_mem tiny = { .host = mem.host, .size = 16 << 20, .low_size = 16 << 20 };
@@ -533,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_cmdline_too_long),
 		cmocka_unit_test(test_initrd_too_big),
 		cmocka_unit_test(test_pref_address_above_low_ram),
+		cmocka_unit_test(test_bzimage_footprint),
 		cmocka_unit_test(test_small_memory),
 		cmocka_unit_test(test_elf_vmlinux),
 		cmocka_unit_test(test_elf_malformed),
