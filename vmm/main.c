@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "acpi.h"
@@ -22,7 +21,7 @@
 #include "power.h"
 #include "vm.h"
 
-static void *map_file(const char *flag, const char *path, uint64_t max, size_t *size)
+static void *read_file(const char *flag, const char *path, uint64_t max, size_t *size)
 {
 	struct stat st;
 	void *p;
@@ -129,17 +128,16 @@ static int load_guest(const struct vmm_config *c)
 		fprintf(stderr, "vmm: building the ACPI tables: %s\n", strerror(-alen));
 		return 1;
 	}
-	kernel = map_file("--kernel", c->kernel, c->memory, &ksize);
+	kernel = read_file("--kernel", c->kernel, c->memory, &ksize);
 	if (!kernel)
 		return 2;
-	if (c->initramfs && !(initrd = map_file("--initramfs", c->initramfs, c->memory, &isize))) {
+	if (c->initramfs && !(initrd = read_file("--initramfs", c->initramfs, c->memory, &isize))) {
 		free(kernel);
 		return 2;
 	}
 	ret = boot_load(&the_vm.mem, kernel, ksize, initrd, isize, c->cmdline, LAYOUT_ACPI, &bi, &why);
 	free(kernel);
-	if (initrd)
-		free(initrd);
+	free(initrd);
 	if (ret) {
 		/* Name the input at fault. */
 		if (!strcmp(bi.bad_input, "--cmdline"))

@@ -943,11 +943,12 @@ static void bar_io(void *opaque, uint64_t off, void *data, unsigned len, bool is
 	/* Past the BAR, or an access that begins before the table or the PBA
 	 * and runs into it (the spec allows aligned dwords and qwords only):
 	 * all-ones, writes dropped, never the device's own table. */
-	if (off + len > b->size ||
-	    (vd->msix_cap && b->index == vd->msix_bar && off < vd->msix_off &&
-	     off + len > vd->msix_off) ||
-	    (vd->msix_cap && b->index == vd->pba_bar && off < vd->pba_off &&
-	     off + len > vd->pba_off)) {
+	bool into_table = vd->msix_cap && b->index == vd->msix_bar && off < vd->msix_off &&
+			  off + len > vd->msix_off;
+	bool into_pba = vd->msix_cap && b->index == vd->pba_bar && off < vd->pba_off &&
+			off + len > vd->pba_off;
+
+	if (off + len > b->size || into_table || into_pba) {
 		if (!is_write)
 			memset(data, 0xff, len);
 		return;

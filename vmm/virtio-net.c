@@ -38,7 +38,7 @@ struct vnet {
 	char ifname[IFNAMSIZ];
 	int tap;
 	bool rx_pending;	/* the tap may hold frames not delivered: the guest
-				 * had no rx buffers, or a queue's worth went in */
+				 * had no rx buffers, or a budget's worth went in */
 	struct virtq_elem elem;
 	struct virtio_net_config cfg;
 };

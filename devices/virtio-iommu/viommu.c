@@ -415,7 +415,7 @@ bool viommu_unblocked_endpoints(struct viommu *v)
 
 	pthread_rwlock_rdlock(&v->lock);
 	for (unsigned i = 0; i < v->n_eps; i++)
-		any |= v->eps[i]->be_stale && !v->eps[i]->dom;
+		any |= v->eps[i]->be_stale;	/* (an ATTACH clears it) */
 	pthread_rwlock_unlock(&v->lock);
 	return any;
 }
