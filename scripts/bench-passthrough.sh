@@ -15,13 +15,19 @@
 # 2048 reads; scenario bench-pt-pair): ours as by default and on kicks
 # against QEMU, four rounds; prints the medians of each round's medians
 # and QEMU's over ours.
-#   scripts/bench-passthrough.sh [--none | --pair] [--keep-log FILE]
+# --side: the no-vIOMMU pair side by side (scenario bench-pt-side): both
+# guests at once in an L1 with two NVMe controllers, each VMM with its own
+# controller and L1 CPU (swapped every round), both reading for the same
+# 10 s, twelve rounds; prints each round's ratio of reads per second and their geometric
+# mean with its 95 % interval.
+#   scripts/bench-passthrough.sh [--none | --pair | --side] [--keep-log FILE]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp /tmp/bench-passthrough.XXXXXX)
 scenario=bench-passthrough
 [ "${1:-}" = --none ] && { scenario=bench-pt-none; shift; }
 [ "${1:-}" = --pair ] && { scenario=bench-pt-pair; shift; }
+[ "${1:-}" = --side ] && { scenario=bench-pt-side; shift; }
 [ "${1:-}" = --keep-log ] && log=$2
 "$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 3000 --keep-log "$log" \
 	>/dev/null || true
@@ -45,6 +51,36 @@ if [ $scenario = bench-pt-pair ]; then
 	}'
 	exit 0
 fi
+# gmean(r, n): the geometric mean of the n ratios r[1..n] (ours over QEMU
+# in throughput) and its 95 % interval (Student t on the logs): above 1.0
+# shows ours ahead, below it behind, across it parity within the spread.
+gmean_awk='
+function gmean(r, n,   i, l, m, v, t, k, tt, lo, hi) {
+	for (i = 1; i <= n; i++) { l[i] = log(r[i]); m += l[i] / n }
+	for (i = 1; i <= n; i++) v += (l[i] - m) ^ 2 / (n > 1 ? n - 1 : 1)
+	split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13", t, " ")
+	k = n > 1 ? n - 1 : 1
+	tt = (k <= 15) ? t[k] : 2.0
+	lo = exp(m - tt * sqrt(v / n)); hi = exp(m + tt * sqrt(v / n))
+	printf "geometric mean of the ratios %.3fx, 95%% interval %.3f-%.3fx: %s\n", exp(m), lo, hi,
+		(n < 2) ? "one round, no interval" : (lo >= 1) ? "ours ahead" : (hi < 1) ? "ours behind" : "parity within the spread"
+}'
+if [ $scenario = bench-pt-side ]; then
+	tr -d '\r' <"$log" | grep -E '^SIDE:' || true
+	tr -d '\r' <"$log" | awk '
+	/^SIDE: round [0-9]+ slot [01] ours [0-9]+ [0-9.]+ qemu [0-9]+ [0-9.]+$/ && $8 > 0 && $11 > 0 {
+		n++; ro = $7 / $8; rq = $10 / $11; r[n] = ro / rq
+		so[$5] += ro / rq; sn[$5]++
+		printf "round %d (ours in slot %d): ours %.0f reads/s, QEMU %.0f reads/s, ours / QEMU %.3fx\n", n, $5, ro, rq, r[n]
+	}
+	END {
+		if (!n) { print "bench-passthrough --side: no round gave both figures"; exit 1 }
+		printf "no vIOMMU, side by side, %d rounds (target >= 1.0)\n", n
+		for (s = 0; s <= 1; s++) if (sn[s]) printf "mean ratio with ours in slot %d: %.3fx (%d rounds)\n", s, so[s] / sn[s], sn[s]
+		gmean(r, n)
+	}'"$gmean_awk"
+	exit 0
+fi
 if [ $scenario = bench-pt-none ]; then
 	grep -E 'BENCH:' "$log" | tr -d '\r'
 	figs() { tr -d '\r' <"$log" | sed -n "s/^BENCH: $1 \([0-9.]*\)$/\1/p"; }
@@ -60,17 +96,8 @@ if [ $scenario = bench-pt-none ]; then
 		mo = median(o, n); mq = median(q, n)
 		printf "no vIOMMU, %d rounds: median ours %.2f s, QEMU %.2f s; ratio of medians %.2fx, median of ratios %.2fx (target >= 1.0)\n",
 			n, mo, mq, mq / mo, median(r, n)
-		# Geometric mean of the ratios and its 95 % interval (Student t
-		# on the logs): above 1.0 shows ours ahead, across it parity.
-		for (i = 1; i <= n; i++) { l[i] = log(r[i]); m += l[i] / n }
-		for (i = 1; i <= n; i++) v += (l[i] - m) ^ 2 / (n > 1 ? n - 1 : 1)
-		split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13", t, " ")
-		k = n > 1 ? n - 1 : 1
-		tt = (k <= 15) ? t[k] : 2.0
-		lo = exp(m - tt * sqrt(v / n)); hi = exp(m + tt * sqrt(v / n))
-		printf "geometric mean of the ratios %.2fx, 95%% interval %.2f-%.2fx: %s\n", exp(m), lo, hi,
-			(n < 2) ? "one round, no interval" : (lo >= 1) ? "ours ahead" : (hi < 1) ? "ours behind" : "parity within the spread"
-	}'
+		gmean(r, n)
+	}'"$gmean_awk"
 	exit 0
 fi
 grep -E 'BENCH:|virtio-iommu' "$log" | tr -d '\r'

@@ -35,6 +35,9 @@ done
 [ -n "$l1_cpus" ] || l1_cpus=$(sed -n 's/^# l1-cpus: \([0-9]*\)$/\1/p' \
 	"$top/tests/integration/$scenario.l1.sh" | head -1)
 l1_cpus=${l1_cpus:-1}
+# A scenario saying "# l1-nvme: 2" gets a second NVMe controller (its own
+# 64 MiB file, serial leanvmm1): two guests side by side, one device each.
+l1_nvme=$(sed -n 's/^# l1-nvme: \([0-9]*\)$/\1/p' "$top/tests/integration/$scenario.l1.sh" | head -1)
 case $l1_cpus in
 [1-8]) ;;
 *) echo "run-nested: --l1-cpus: '$l1_cpus' is not a number from 1 to 8" >&2; exit 2 ;;
@@ -54,6 +57,12 @@ trap 'rm -rf "$work"' EXIT
 # EFI image, which L1's SeaBIOS leaves alone), which L2 reads through the
 # passthrough device's ROM BAR.
 truncate -s 64M "$work/nvme.img"
+nvme2=()
+if [ "${l1_nvme:-1}" = 2 ]; then
+	truncate -s 64M "$work/nvme1.img"
+	nvme2=(-drive "file=$work/nvme1.img,if=none,id=nvm1,format=raw"
+		-device nvme,drive=nvm1,serial=leanvmm1)
+fi
 sh "$top/tests/integration/mkrom.sh" "$work/nvme.rom" 32 "lean-vmm runner NVMe expansion ROM"
 # A SATA disk on an AHCI controller of its own (a device with MSI, for the
 # passthrough-devices scenario): 4 MiB of a known text.
@@ -88,6 +97,7 @@ run_l1() {
 		-append "console=ttyS0 intel_iommu=on rdinit=/init scenario=$scenario quiet loglevel=4 no_timer_check panic=-1 $l1_tsc ${RUNNER_L1_EXTRA:-}" \
 		-drive "file=$work/nvme.img,if=none,id=nvm0,format=raw" \
 		-device nvme,drive=nvm0,serial=leanvmm0,romfile="$work/nvme.rom" \
+		"${nvme2[@]}" \
 		-netdev user,id=n0,restrict=on -device e1000e,netdev=n0 \
 		-drive "file=$work/sata.img,if=none,id=sata0,format=raw" \
 		-device ich9-ahci,id=ahci1 -device ide-hd,drive=sata0,bus=ahci1.0 \
