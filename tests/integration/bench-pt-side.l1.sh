@@ -50,7 +50,7 @@ side_round() {
 		-initrd "$L2INITRD" -append "$cl" -device vfio-pci,host="$bq" \
 		</tmp/side-in-q >/tmp/side-q.log 2>&1 3>&- 4>&- &
 	pq=$!
-	if wait_for "grep -q L2-SIDE-READY /tmp/side-o.log && grep -q L2-SIDE-READY /tmp/side-q.log" 150; then
+	if wait_for "grep -qs L2-SIDE-READY /tmp/side-o.log && grep -qs L2-SIDE-READY /tmp/side-q.log" 150; then
 		irqs_to "$bo" "$so"
 		irqs_to "$bq" "$sq"
 		# The guest of slot 0 hears it first (microseconds apart).
