@@ -114,8 +114,9 @@ run_l1
 if [ "$l1_cpus" -gt 1 ] && ! grep -q 'SCENARIO-RESULT:' "$log" && grep -q 'Oops: int3' "$log"; then
 	echo "run-nested: $scenario: RETRY: L1 died of 'Oops: int3' (multi-threaded TCG); booting L1 again"
 	cp "$log" "$log.first"
-	rm -f "$work/nvme.img"
+	rm -f "$work/nvme.img" "$work/nvme1.img"
 	truncate -s 64M "$work/nvme.img"
+	[ "${l1_nvme:-1}" = 2 ] && truncate -s 64M "$work/nvme1.img"
 	run_l1
 fi
 end=$(date +%s)
