@@ -1225,9 +1225,12 @@ static int probe_ranges(struct vfio_dev *vd, struct iommu_iova_range **ranges, u
 	r = iommufd_vfio_attach(vd->fd, tmp, NULL);
 	if (!r)
 		r = iommufd_ioas_iova_ranges(ictx, tmp, ranges, n, align);
+	/* Leave the device blocked: on the blocking IOAS, or else detached
+	 * (a bound device with no attachment does no DMA either), so the
+	 * scratch IOAS is free to go. */
 	uint32_t block;
-	if (!get_blocking_ioas(NULL, &block))
-		iommufd_vfio_attach(vd->fd, block, NULL);
+	if (get_blocking_ioas(NULL, &block) || iommufd_vfio_attach(vd->fd, block, NULL))
+		iommufd_vfio_detach(vd->fd);
 	iommufd_destroy(ictx, tmp);
 	return r;
 }
