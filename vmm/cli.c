@@ -30,11 +30,12 @@ static const char usage[] =
 "                         off with iommu=on: one DMA mapping less per I/O)\n"
 "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,iommu=on]\n"
 "                         virtio-net on a tap interface (created if absent)\n"
-"  --device path=/dev/vfio/devices/vfioN[,iommu=on][,rom=off|romfile=FILE]\n"
+"  --device path=/dev/vfio/devices/vfioN[,iommu=on][,rom=off|romfile=FILE][,mmap=off]\n"
 "                         pass a VFIO cdev device through (repeatable; path\n"
 "                         may also be /sys/bus/pci/devices/BDF); the\n"
 "                         guest sees the device's expansion ROM unless\n"
-"                         rom=off, or FILE's contents with romfile=\n"
+"                         rom=off, or FILE's contents with romfile=;\n"
+"                         mmap=off traps every BAR access (slow; debugging)\n"
 "  --serial tty|off|null|file=PATH\n"
 "                         the 16550A UART at COM1 (default tty)\n"
 "  --console tty|off|null|file=PATH[,iommu=on]\n"
@@ -230,8 +231,8 @@ static int parse_net(char *arg, struct net_opts *o)
 
 static int parse_device(char *arg, struct passthrough_opts *o)
 {
-	struct kv kv[6];
-	int n = split_kv(arg, kv, 6);
+	struct kv kv[7];
+	int n = split_kv(arg, kv, 7);
 
 	*o = (struct passthrough_opts){ 0 };
 	if (n < 0)
@@ -255,8 +256,12 @@ static int parse_device(char *arg, struct passthrough_opts *o)
 			if (!kv[i].val || !*kv[i].val)
 				return fail("--device", "%sromfile= needs a file name", "");
 			o->romfile = kv[i].val;
+		} else if (!strcmp(kv[i].key, "mmap")) {
+			bool on = true;
+			r = parse_onoff("--device", &kv[i], &on);
+			o->mmap_off = !on;
 		} else {
-			return fail("--device", "unknown option '%s' (path, iommu, rom, romfile)",
+			return fail("--device", "unknown option '%s' (path, iommu, rom, romfile, mmap)",
 				    kv[i].key);
 		}
 		if (r)

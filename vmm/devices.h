@@ -63,6 +63,7 @@ struct passthrough_opts {
 	bool iommu;
 	bool rom_off;		/* rom=off: no expansion ROM for the guest */
 	const char *romfile;	/* romfile=FILE: the guest's ROM, not the device's */
+	bool mmap_off;		/* mmap=off: every BAR access traps to the VMM */
 };
 int vfio_device_create(const struct passthrough_opts *o);
 /* Counters of the passthrough devices and the iommufd backend. */

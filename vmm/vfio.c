@@ -166,6 +166,7 @@ struct vfio_dev {
 	uint64_t rom_size, rom_len, rom_region_off;
 	const char *romfile;
 	bool rom_loaded;
+	bool no_mmap;		/* mmap=off: no BAR in a memory slot, all trapped */
 	uint64_t n_rom_reads;
 
 	/* The physical command register: decoding as set at creation, bus
@@ -1094,7 +1095,8 @@ static int setup_bar(struct vfio_dev *vd, int i, const uint8_t *phys, bool *skip
 	}
 	pci_dev_set_bar(&vd->pci, i, kind, b->size, prefetch, bar_io, b);
 
-	if (kind == PCI_BAR_IO || !(ri->flags & VFIO_REGION_INFO_FLAG_MMAP) || b->size < PAGE_SZ) {
+	if (kind == PCI_BAR_IO || !(ri->flags & VFIO_REGION_INFO_FLAG_MMAP) || b->size < PAGE_SZ ||
+	    vd->no_mmap) {
 		free(ri);
 		return 0;	/* every access traps */
 	}
@@ -1465,6 +1467,7 @@ int vfio_device_create(const struct passthrough_opts *o)
 	vd->fd = vd->intx_fd = vd->intx_rfd = -1;
 	vd->path = path;
 	vd->iommu = iommu;
+	vd->no_mmap = o->mmap_off;
 	pthread_mutex_init(&vd->lock, NULL);
 	char cdev[PATH_MAX];
 	const char *open_path = path;
@@ -1720,6 +1723,11 @@ void vfio_print_stats(FILE *f)
 			", MSI-X table writes %" PRIu64 ", held while masked and delivered at unmask %"
 			PRIu64 "\n", vd->name, vd->n_cfg_pass, vd->n_bar_traps, vd->n_msix_writes,
 			vd->n_pending_delivered);
+		unsigned pieces = 0;
+		for (unsigned b = 0; b < 6; b++)
+			pieces += vd->bars[b].npieces;
+		fprintf(f, "%s: BAR pieces in KVM memory slots: %u%s\n", vd->name, pieces,
+			vd->no_mmap ? " (mmap=off)" : "");
 		fprintf(f, "%s: extended capabilities offered: %u\n", vd->name, vd->n_ecaps);
 		fprintf(f, "%s: known to KVM (KVM-VFIO device): %s\n", vd->name,
 			vd->kvm_file ? "yes" : "no");

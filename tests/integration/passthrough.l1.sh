@@ -150,9 +150,11 @@ check "the device was added to KVM's VFIO device on both boots" \
 # a ROM of ours (romfile=, 16 KiB).
 sh /scenarios/mkrom.sh /tmp/alt.rom 16 "romfile= for the passthrough scenario"
 alt="$(md5sum </tmp/alt.rom | cut -d' ' -f1) 16384"
+# This run also traps every BAR access (mmap=off): no BAR in a memory slot,
+# each doorbell write a pwrite on the region.
 L2_CMDLINE_EXTRA="pci=nomsi"
 run_l2 /tmp/pt-intx.log 200 passthrough --cpus 1 --memory 256M --stats \
-	--device path=/sys/bus/pci/devices/$NVME_BDF,romfile=/tmp/alt.rom
+	--device path=/sys/bus/pci/devices/$NVME_BDF,romfile=/tmp/alt.rom,mmap=off
 rc=$?
 L2_CMDLINE_EXTRA=
 check "INTx: vmm exits 0" [ $rc -eq 0 ]
@@ -169,6 +171,12 @@ echo "L1: L2's view of the NVMe's Interrupt Status (status register bit 3): ${st
 check "INTx: Interrupt Status shows the device's pending INTx while L2 has it disabled, clear once served" \
 	[ "$st" = "before 0 held 8 after 0" ]
 check "INTx: after a guest-initiated reset too" [ -n "$f3" -a "$f3" = "$w2" ]
+bar_traps() { tr -d '\r' <"$1" | sed -n 's/.*, BAR traps \([0-9]*\),.*/\1/p' | tail -1; }
+bar_slots() { tr -d '\r' <"$1" | sed -n 's/.*: BAR pieces in KVM memory slots: \([0-9]*\).*/\1/p' | tail -1; }
+echo "L1: BAR pieces in memory slots / accesses trapped: mapped $(bar_slots /tmp/pt.log) / $(bar_traps /tmp/pt.log), mmap=off $(bar_slots /tmp/pt-intx.log) / $(bar_traps /tmp/pt-intx.log)"
+check "BARs in KVM memory slots by default" [ "$(bar_slots /tmp/pt.log)" -ge 1 ]
+check "mmap=off: no BAR in a memory slot, the guest's BAR accesses (doorbells) trap to the VMM" \
+	[ "$(bar_slots /tmp/pt-intx.log)" = 0 -a "$(bar_traps /tmp/pt-intx.log)" -gt 100 ]
 
 nvme_rebind nvme
 check "L1 takes the device back" wait_for "[ -b /dev/nvme0n1 ]" 60

@@ -203,6 +203,7 @@ static void test_device_rom(void **state)
 	assert_string_equal(c.devices[0].path, dev + 5);
 	assert_false(c.devices[0].rom_off);		/* the device's ROM by default */
 	assert_null(c.devices[0].romfile);
+	assert_false(c.devices[0].mmap_off);		/* BARs mmapped by default */
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
 			       "path=/dev/vfio/devices/vfio0,rom=off"), CLI_OK);
 	assert_true(c.devices[0].rom_off);
@@ -217,6 +218,12 @@ static void test_device_rom(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
 			       "path=/dev/vfio/devices/vfio0,romfile="), CLI_ERROR);
 	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device", "rom=off"), CLI_ERROR);
+	/* mmap=off: every BAR access trapped. */
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
+			       "path=/dev/vfio/devices/vfio0,iommu=off,rom=off,mmap=off"), CLI_OK);
+	assert_true(c.devices[0].mmap_off);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--device",
+			       "path=/dev/vfio/devices/vfio0,mmap=no"), CLI_ERROR);
 }
 
 static void test_help_version(void **state)
