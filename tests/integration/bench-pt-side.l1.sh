@@ -33,6 +33,23 @@ irqs_to() {
 	done
 }
 
+# start_ours, start_qemu: one guest in the background (pid po, pq), its VMM
+# and every thread of it on its slot's L1 CPU, its console on a FIFO.
+start_ours() {
+	taskset -c "$so" timeout 300 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
+		--cmdline "$cl" --serial tty --cpus 1 --memory 256M \
+		--device "path=/dev/vfio/devices/$(cdev "$bo")" \
+		</tmp/side-in-o >/tmp/side-o.log 2>&1 3>&- 4>&- &
+	po=$!
+}
+start_qemu() {
+	taskset -c "$sq" timeout 300 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 \
+		-nographic -no-reboot -nodefaults -serial stdio -kernel "$KERNEL" \
+		-initrd "$L2INITRD" -append "$cl" -device vfio-pci,host="$bq" \
+		</tmp/side-in-q >/tmp/side-q.log 2>&1 3>&- 4>&- &
+	pq=$!
+}
+
 # side_round R SLOT: ours on controller/CPU SLOT, QEMU on the other.
 side_round() {
 	so=$2 sq=$((1 - $2))
@@ -40,16 +57,8 @@ side_round() {
 	rm -f /tmp/side-in-o /tmp/side-in-q /tmp/side-o.log /tmp/side-q.log
 	mkfifo /tmp/side-in-o /tmp/side-in-q
 	exec 3<>/tmp/side-in-o 4<>/tmp/side-in-q
-	taskset -c "$so" timeout 300 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
-		--cmdline "$cl" --serial tty --cpus 1 --memory 256M \
-		--device "path=/dev/vfio/devices/$(cdev "$bo")" \
-		</tmp/side-in-o >/tmp/side-o.log 2>&1 3>&- 4>&- &
-	po=$!
-	taskset -c "$sq" timeout 300 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 \
-		-nographic -no-reboot -nodefaults -serial stdio -kernel "$KERNEL" \
-		-initrd "$L2INITRD" -append "$cl" -device vfio-pci,host="$bq" \
-		</tmp/side-in-q >/tmp/side-q.log 2>&1 3>&- 4>&- &
-	pq=$!
+	# Slot 0's VMM starts first (the order alternates with the slots).
+	if [ "$so" = 0 ]; then start_ours; start_qemu; else start_qemu; start_ours; fi
 	if wait_for "grep -qs L2-SIDE-READY /tmp/side-o.log && grep -qs L2-SIDE-READY /tmp/side-q.log" 150; then
 		irqs_to "$bo" "$so"
 		irqs_to "$bq" "$sq"
