@@ -17,9 +17,9 @@
 # and QEMU's over ours.
 # --side: the no-vIOMMU pair side by side (scenario bench-pt-side): both
 # guests at once in an L1 with two NVMe controllers, each VMM with its own
-# controller and L1 CPU (swapped every round), both reading for the same
-# 10 s, twelve rounds; prints each round's ratio of reads per second and their geometric
-# mean with its 95 % interval.
+# controller and L1 CPU (slots and start order swapped every round), both
+# reading for the same 10 s, twelve rounds; prints each round's ratio of
+# reads per second and their geometric mean with its 95 % interval.
 #   scripts/bench-passthrough.sh [--none | --pair | --side] [--keep-log FILE]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
