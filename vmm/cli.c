@@ -19,7 +19,11 @@ static const char usage[] =
 "  --kernel PATH          bzImage to boot (required)\n"
 "  --initramfs PATH       initramfs (cpio) to load beside it\n"
 "  --cmdline STRING       kernel command line (default: \"console=ttyS0\")\n"
-"  --cpus N | boot=N      number of vCPUs, 1-64 (default 1)\n"
+"  --cpus N | boot=N[,dedicated=on]\n"
+"                         number of vCPUs, 1-64 (default 1); dedicated=on:\n"
+"                         each has a host CPU to itself, so the guest's HLT\n"
+"                         and PAUSE do not exit (an idle vCPU keeps its CPU\n"
+"                         busy; QEMU's -overcommit cpu-pm=on)\n"
 "  --memory SIZE | size=SIZE\n"
 "                         guest RAM, e.g. 512M or 2G; a bare number is MiB\n"
 "                         (default 512M)\n"
@@ -274,6 +278,47 @@ static int parse_device(char *arg, struct passthrough_opts *o)
 	return 0;
 }
 
+/* "N", "boot=N", then options: "2,dedicated=on". */
+static int parse_cpus(char *arg, struct vmm_config *c)
+{
+	struct kv kv[4];
+	int n = split_kv(arg, kv, 4);
+	bool count = false;
+
+	if (n <= 0)
+		return fail("--cpus", "'%s' is not a number of vCPUs from 1 to 64", arg);
+	for (int i = 0; i < n; i++) {
+		const char *v = NULL;
+
+		if (i == 0 && !kv[i].val)
+			v = kv[i].key;
+		else if (!strcmp(kv[i].key, "boot"))
+			v = kv[i].val ? kv[i].val : "";
+		if (v) {
+			char *end;
+			unsigned long cpus;
+
+			errno = 0;
+			cpus = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
+			if (!isdigit((unsigned char)*v) || errno || *end || cpus < 1 || cpus > 64)
+				return fail("--cpus", "'%s' is not a number of vCPUs from 1 to 64", v);
+			if (count)
+				return fail("--cpus", "%sthe number of vCPUs given twice", "");
+			count = true;
+			c->cpus = cpus;
+		} else if (!strcmp(kv[i].key, "dedicated")) {
+			int r = parse_onoff("--cpus", &kv[i], &c->dedicated);
+
+			if (r)
+				return r;
+		} else {
+			return fail("--cpus", "unknown option '%s' (N or boot=N, dedicated=on)",
+				    kv[i].key);
+		}
+	}
+	return 0;
+}
+
 static int parse_iommu(char *arg, struct vmm_config *c)
 {
 	struct kv kv[4];
@@ -397,9 +442,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
-		char *end;
 		const char *v;
-		unsigned long n;
 
 		switch (opt) {
 		case OPT_KERNEL:
@@ -416,12 +459,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vmm_config *c)
 			c->cmdline = optarg;
 			break;
 		case OPT_CPUS:
-			v = strip_prefix(optarg, "boot=");
-			errno = 0;
-			n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
-			if (!isdigit((unsigned char)*v) || errno || *end || n < 1 || n > 64)
-				return fail("--cpus", "'%s' is not a number of vCPUs from 1 to 64", optarg);
-			c->cpus = n;
+			r = parse_cpus(optarg, c);
+			if (r)
+				return r;
 			break;
 		case OPT_MEMORY:
 			v = strip_prefix(optarg, "size=");

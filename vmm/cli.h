@@ -13,6 +13,7 @@
 struct vmm_config {
 	const char *kernel, *initramfs, *cmdline;
 	unsigned cpus;
+	bool dedicated;		/* --cpus ...,dedicated=on: HLT and PAUSE stay in the guest */
 	uint64_t memory;
 	struct disk_opts disks[CLI_MAX_DISKS];
 	unsigned ndisks;

@@ -3,6 +3,7 @@
  * threads that dispatch port-I/O and MMIO exits to the buses. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/kvm.h>
 #include <poll.h>
 #include <pthread.h>
@@ -795,6 +796,87 @@ int kvm_vm_create(uint64_t ram_size, unsigned ncpus)
 	the_vm.ncpus = ncpus;
 	the_vm.vcpus = calloc(ncpus, sizeof(*the_vm.vcpus));
 	return the_vm.vcpus ? 0 : -ENOMEM;
+}
+
+static uint64_t exits_in_guest;	/* KVM_X86_DISABLE_EXITS_* granted */
+
+void kvm_vm_dedicate(void)
+{
+	int offered = ioctl(the_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_DISABLE_EXITS);
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_DISABLE_EXITS };
+
+	/* MWAIT stays out: the guest's CPUID would have to offer it, and
+	 * KVM offers it only where the host's MWAIT is safe to hand over. */
+	if (offered > 0)
+		cap.args[0] = offered & (KVM_X86_DISABLE_EXITS_HLT | KVM_X86_DISABLE_EXITS_PAUSE);
+	if (!(cap.args[0] & KVM_X86_DISABLE_EXITS_HLT)) {
+		fprintf(stderr, "vmm: --cpus dedicated=on: this KVM cannot leave HLT to the guest "
+			"(KVM_CAP_X86_DISABLE_EXITS); idle vCPUs exit to KVM as usual\n");
+		return;
+	}
+	if (ioctl(the_vm.vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		fprintf(stderr, "vmm: --cpus dedicated=on: KVM_ENABLE_CAP(X86_DISABLE_EXITS): %s; "
+			"idle vCPUs exit to KVM as usual\n", strerror(errno));
+	else
+		exits_in_guest = cap.args[0];
+}
+
+/* Add the cumulative statistics NAMES[i] of the vCPU behind FD (its
+ * KVM_GET_STATS_FD, binary statistics since Linux 5.14) to SUM[i]. */
+static int vcpu_stats_add(int fd, const char *const *names, uint64_t *sum, int n)
+{
+	struct kvm_stats_header h;
+	int sfd = ioctl(fd, KVM_GET_STATS_FD, NULL);
+	int ret = -EIO;
+	char *descs = NULL;
+
+	if (sfd < 0)
+		return -errno;
+	if (pread(sfd, &h, sizeof(h), 0) != sizeof(h))
+		goto out;
+	size_t dsize = sizeof(struct kvm_stats_desc) + h.name_size;
+
+	descs = malloc(dsize * h.num_desc);
+	if (!descs || pread(sfd, descs, dsize * h.num_desc, h.desc_offset) !=
+		      (ssize_t)(dsize * h.num_desc))
+		goto out;
+	for (uint32_t i = 0; i < h.num_desc; i++) {
+		const struct kvm_stats_desc *d = (const void *)(descs + i * dsize);
+		uint64_t v;
+
+		if ((d->flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE || d->size != 1)
+			continue;
+		for (int k = 0; k < n; k++) {
+			if (strncmp(d->name, names[k], h.name_size))
+				continue;
+			if (pread(sfd, &v, sizeof(v), h.data_offset + d->offset) != sizeof(v))
+				goto out;
+			sum[k] += v;
+		}
+	}
+	ret = 0;
+out:
+	free(descs);
+	close(sfd);
+	return ret;
+}
+
+void kvm_print_stats(FILE *f)
+{
+	static const char *const names[] = { "exits", "halt_exits" };
+	uint64_t sum[2] = { 0 };
+
+	for (unsigned i = 0; i < the_vm.ncpus; i++) {
+		int r = the_vm.vcpus[i] ? vcpu_stats_add(the_vm.vcpus[i]->fd, names, sum, 2) : 0;
+
+		if (r) {
+			fprintf(f, "vcpus: KVM's statistics unreadable: %s\n", strerror(-r));
+			return;
+		}
+	}
+	fprintf(f, "vcpus: KVM exits %" PRIu64 ", HLT %" PRIu64 "%s\n", sum[0], sum[1],
+		exits_in_guest & KVM_X86_DISABLE_EXITS_HLT ?
+		" (dedicated=on: HLT and PAUSE stay in the guest)" : "");
 }
 
 /* XCR0 starts with every user state component the guest's CPUID offers

@@ -198,8 +198,11 @@ int main(int argc, char **argv)
 	if (!input_file_ok("--kernel", c.kernel) ||
 	    (c.initramfs && !input_file_ok("--initramfs", c.initramfs)))
 		return 2;
-	if ((ret = evloop_init()) || (ret = kvm_vm_create(c.memory, c.cpus)) ||
-	    (ret = kvm_vcpus_create()))
+	if ((ret = evloop_init()) || (ret = kvm_vm_create(c.memory, c.cpus)))
+		return 1;
+	if (c.dedicated)
+		kvm_vm_dedicate();
+	if ((ret = kvm_vcpus_create()))
 		return 1;
 	if ((ret = pci_init()) || (ret = power_init()) ||
 	    (ret = serial_init(c.serial, c.serial_file))) {
@@ -218,8 +221,10 @@ int main(int argc, char **argv)
 	kvm_vcpus_join();
 	serial_flush();
 	console_set_raw(false);
-	if (c.stats)
+	if (c.stats) {
+		kvm_print_stats(stderr);
 		devices_print_stats(stderr);
+	}
 
 	switch (the_vm.exit_reason) {
 	case VM_POWEROFF:

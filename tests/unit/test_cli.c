@@ -36,6 +36,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(PARSE(&c, "--kernel", "bz"), CLI_OK);
 	assert_string_equal(c.kernel, "bz");
 	assert_int_equal(c.cpus, 1);
+	assert_false(c.dedicated);
 	assert_int_equal(c.memory, 512ULL << 20);
 	assert_int_equal(c.serial, CONSOLE_TTY);
 	assert_int_equal(c.console.mode, CONSOLE_OFF);
@@ -293,6 +294,34 @@ static void test_bad_input_messages(void **state)
 			 CLI_OK);
 }
 
+/* --cpus N|boot=N[,dedicated=on|off]: the count and the option in either
+ * order; the option alone keeps one vCPU. */
+static void test_cpus_dedicated(void **state)
+{
+	struct vmm_config c;
+
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "2,dedicated=on"), CLI_OK);
+	assert_int_equal(c.cpus, 2);
+	assert_true(c.dedicated);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "dedicated=on,boot=3"), CLI_OK);
+	assert_int_equal(c.cpus, 3);
+	assert_true(c.dedicated);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "dedicated=on"), CLI_OK);
+	assert_int_equal(c.cpus, 1);
+	assert_true(c.dedicated);
+	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "4,dedicated=off"), CLI_OK);
+	assert_int_equal(c.cpus, 4);
+	assert_false(c.dedicated);
+	BAD("vmm: --cpus: 'yes' must be on or off", "--kernel", "bz", "--cpus", "1,dedicated=yes");
+	BAD("vmm: --cpus: 'dedicated' needs a value", "--kernel", "bz", "--cpus", "1,dedicated");
+	BAD("vmm: --cpus: unknown option 'pin'", "--kernel", "bz", "--cpus", "1,pin=2");
+	BAD("vmm: --cpus: unknown option '2'", "--kernel", "bz", "--cpus", "1,2");
+	BAD("vmm: --cpus: the number of vCPUs given twice", "--kernel", "bz", "--cpus", "1,boot=2");
+	BAD("vmm: --cpus: '65' is not a number", "--kernel", "bz", "--cpus", "65,dedicated=on");
+	BAD("vmm: --cpus: '' is not a number", "--kernel", "bz", "--cpus", "boot=,dedicated=on");
+	BAD("vmm: --cpus: '' is not a number", "--kernel", "bz", "--cpus", "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_virtio_notify),
 		cmocka_unit_test(test_device_rom),
 		cmocka_unit_test(test_help_version),
+		cmocka_unit_test(test_cpus_dedicated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
