@@ -19,17 +19,31 @@
 # guests at once in an L1 with two NVMe controllers, each VMM with its own
 # controller and L1 CPU (slots and start order swapped every round), both
 # reading for the same 10 s, twelve rounds; prints each round's ratio of
-# reads per second and their geometric mean with its 95 % interval.
-#   scripts/bench-passthrough.sh [--none | --pair | --side] [--keep-log FILE]
+# reads per second and their geometric mean with its 95 % interval. MODE
+# says how the two treat an idle vCPU: default (both as they come: the
+# guest's HLT exits), dedicated (each vCPU owns its CPU, both told so:
+# ours --cpus 1,dedicated=on, QEMU -overcommit cpu-pm=on) or ours-dedicated
+# (ours told so, QEMU as it comes).
+#   scripts/bench-passthrough.sh [--none | --pair | --side [MODE]] [--keep-log FILE]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp /tmp/bench-passthrough.XXXXXX)
 scenario=bench-passthrough
 [ "${1:-}" = --none ] && { scenario=bench-pt-none; shift; }
 [ "${1:-}" = --pair ] && { scenario=bench-pt-pair; shift; }
-[ "${1:-}" = --side ] && { scenario=bench-pt-side; shift; }
+side_mode=default
+if [ "${1:-}" = --side ]; then
+	scenario=bench-pt-side
+	shift
+	case "${1:-}" in
+	default | dedicated | ours-dedicated) side_mode=$1; shift ;;
+	"" | --keep-log) ;;
+	*) echo "bench-passthrough: --side: '$1' is not default, dedicated or ours-dedicated" >&2; exit 2 ;;
+	esac
+fi
 [ "${1:-}" = --keep-log ] && log=$2
-"$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 3000 --keep-log "$log" \
+RUNNER_L1_EXTRA="${RUNNER_L1_EXTRA:-} side_mode=$side_mode" \
+	"$top/scripts/run-nested.sh" $scenario --with-qemu --timeout 3000 --keep-log "$log" \
 	>/dev/null || true
 if [ $scenario = bench-pt-pair ]; then
 	tr -d '\r' <"$log" | grep -E '^PAIR:|IOAS_MAP [0-9]+ ns|requestq kicks' || true
@@ -67,7 +81,7 @@ function gmean(r, n,   i, l, m, v, t, k, tt, lo, hi) {
 }'
 if [ $scenario = bench-pt-side ]; then
 	tr -d '\r' <"$log" | grep -E '^SIDE:' || true
-	tr -d '\r' <"$log" | awk '
+	tr -d '\r' <"$log" | awk -v mode="$side_mode" '
 	/^SIDE: round [0-9]+ slot [01] ours [0-9]+ [0-9.]+ qemu [0-9]+ [0-9.]+$/ && $8 > 0 && $11 > 0 {
 		n++; ro = $7 / $8; rq = $10 / $11; r[n] = ro / rq
 		so[$5] += ro / rq; sn[$5]++
@@ -75,7 +89,7 @@ if [ $scenario = bench-pt-side ]; then
 	}
 	END {
 		if (!n) { print "bench-passthrough --side: no round gave both figures"; exit 1 }
-		printf "no vIOMMU, side by side, %d rounds (target >= 1.0)\n", n
+		printf "no vIOMMU, side by side, idle vCPUs: %s, %d rounds (target >= 1.0)\n", mode, n
 		for (s = 0; s <= 1; s++) if (sn[s]) printf "mean ratio with ours in slot %d: %.3fx (%d rounds)\n", s, so[s] / sn[s], sn[s]
 		gmean(r, n)
 	}'"$gmean_awk"

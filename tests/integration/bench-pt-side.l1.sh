@@ -25,6 +25,19 @@ for b in $bdf0 $bdf1; do
 done
 cdev() { ls "/sys/bus/pci/devices/$1/vfio-dev"; }
 cl="console=ttyS0 scenario=bench-pt-side side_s=$secs"
+# side_mode (L1's command line, from bench-passthrough.sh --side MODE): how
+# each VMM treats an idle vCPU. default: as it comes (HLT exits);
+# dedicated: each told its vCPU owns the CPU (HLT stays in the guest);
+# ours-dedicated: ours told so, QEMU as it comes.
+mode=$(sed -n 's/.*side_mode=\([a-z-]*\).*/\1/p' /proc/cmdline)
+ours_cpus=1 qemu_pm=
+case "${mode:-default}" in
+default) ;;
+dedicated) ours_cpus=1,dedicated=on qemu_pm="-overcommit cpu-pm=on" ;;
+ours-dedicated) ours_cpus=1,dedicated=on ;;
+*) echo "L1: side_mode=$mode is not default, dedicated or ours-dedicated"; exit 1 ;;
+esac
+echo "L1: side by side, idle vCPUs: ${mode:-default} (ours --cpus $ours_cpus, QEMU ${qemu_pm:-as it comes})"
 
 # irqs_to BDF CPU: the device's VFIO interrupts in L1 to CPU.
 irqs_to() {
@@ -37,13 +50,14 @@ irqs_to() {
 # and every thread of it on its slot's L1 CPU, its console on a FIFO.
 start_ours() {
 	taskset -c "$so" timeout 300 vmm --kernel "$KERNEL" --initramfs "$L2INITRD" \
-		--cmdline "$cl" --serial tty --cpus 1 --memory 256M \
+		--cmdline "$cl" --serial tty --cpus "$ours_cpus" --memory 256M \
 		--device "path=/dev/vfio/devices/$(cdev "$bo")" \
 		</tmp/side-in-o >/tmp/side-o.log 2>&1 3>&- 4>&- &
 	po=$!
 }
 start_qemu() {
-	taskset -c "$sq" timeout 300 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 \
+	# shellcheck disable=SC2086 # qemu_pm: none, or a flag and its value
+	taskset -c "$sq" timeout 300 qemu -M q35 -enable-kvm -cpu host -m 256 -smp 1 $qemu_pm \
 		-nographic -no-reboot -nodefaults -serial stdio -kernel "$KERNEL" \
 		-initrd "$L2INITRD" -append "$cl" -device vfio-pci,host="$bq" \
 		</tmp/side-in-q >/tmp/side-q.log 2>&1 3>&- 4>&- &
