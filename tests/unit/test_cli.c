@@ -298,20 +298,22 @@ static void test_bad_input_messages(void **state)
  * order; the option alone keeps one vCPU. */
 static void test_cpus_dedicated(void **state)
 {
+	static const struct { const char *arg; unsigned cpus; bool dedicated; } good[] = {
+		{ "2,dedicated=on", 2, true },
+		{ "dedicated=on,boot=3", 3, true },
+		{ "dedicated=on", 1, true },
+		{ "4,dedicated=off", 4, false },
+	};
 	struct vmm_config c;
 
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "2,dedicated=on"), CLI_OK);
-	assert_int_equal(c.cpus, 2);
-	assert_true(c.dedicated);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "dedicated=on,boot=3"), CLI_OK);
-	assert_int_equal(c.cpus, 3);
-	assert_true(c.dedicated);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "dedicated=on"), CLI_OK);
-	assert_int_equal(c.cpus, 1);
-	assert_true(c.dedicated);
-	assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", "4,dedicated=off"), CLI_OK);
-	assert_int_equal(c.cpus, 4);
-	assert_false(c.dedicated);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char arg[32];
+
+		snprintf(arg, sizeof(arg), "%s", good[i].arg);	/* argv is not const */
+		assert_int_equal(PARSE(&c, "--kernel", "bz", "--cpus", arg), CLI_OK);
+		assert_int_equal(c.cpus, good[i].cpus);
+		assert_int_equal(c.dedicated, good[i].dedicated);
+	}
 	BAD("vmm: --cpus: 'yes' must be on or off", "--kernel", "bz", "--cpus", "1,dedicated=yes");
 	BAD("vmm: --cpus: 'dedicated' needs a value", "--kernel", "bz", "--cpus", "1,dedicated");
 	BAD("vmm: --cpus: unknown option 'pin'", "--kernel", "bz", "--cpus", "1,pin=2");
